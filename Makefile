@@ -1,0 +1,38 @@
+# Every target installs what it needs (scripts/setup.sh is idempotent and fast when done).
+.PHONY: setup lint format test test-unit test-integration bench demo clean
+
+PY := .venv/bin/python
+
+setup:
+	bash scripts/setup.sh
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+format: setup
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+# Unit and integration tests against real Kafka and DynamoDB-compatible servers.
+test: setup
+	$(PY) -m pytest -m "not e2e"
+
+test-unit: setup
+	$(PY) -m pytest
+
+test-integration: setup
+	$(PY) -m pytest -m integration
+
+bench: setup
+	$(PY) benchmarks/bench_codec.py
+
+# Starts the local stack (Kafka + dynalite) and reports it; the demo issue runs the pipeline on it.
+demo: setup
+	.venv/bin/tuneline dev up
+	.venv/bin/tuneline dev status
+
+clean:
+	-.venv/bin/tuneline dev down
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,150 @@
+"""The ``tuneline`` command: one subcommand per service plus the developer tools."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from libs.devstack.stack import DevStack
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="tuneline: internal data to a fine-tuned LLM."
+)
+out = Console(highlight=False)  # machine-readable lines (env assignments, paths)
+err = Console(stderr=True, highlight=False)  # progress and messages for people
+
+SERVICES = {
+    "collector": "Stream SQL, log-file and HTTP-API sources onto Kafka.",
+    "sanitizer": "Normalize, deduplicate and anonymize raw records (Faust).",
+    "writer": "Store sanitized records in DynamoDB.",
+    "trainer": "Admin API, scheduler and fine-tuning runs.",
+    "evaluator": "Evaluate, gate and promote models.",
+}
+
+
+def _add_service(name: str, help_text: str) -> None:
+    group = typer.Typer(no_args_is_help=True, help=help_text)
+
+    @group.command("run", help=f"Run the {name} (same as python -m services.{name}).")
+    def run() -> None:
+        module = importlib.import_module(f"services.{name}.__main__")
+        raise typer.Exit(module.main())
+
+    app.add_typer(group, name=name)
+
+
+for _name, _help in SERVICES.items():
+    _add_service(_name, _help)
+
+
+# ------------------------------------------------------------------------------------------ schemas
+schemas_app = typer.Typer(no_args_is_help=True, help="Shared record and event schemas.")
+app.add_typer(schemas_app, name="schemas")
+
+
+@schemas_app.command("export", help="Write one JSON Schema file per topic model into DIR.")
+def schemas_export(directory: Annotated[Path, typer.Argument(help="Output folder (created).")]) -> None:
+    from libs.schemas import export_json_schemas
+
+    for path in export_json_schemas(directory):
+        out.print(str(path))
+
+
+# ---------------------------------------------------------------------------------------------- dev
+dev_app = typer.Typer(no_args_is_help=True, help="Local Kafka (KRaft) and DynamoDB-compatible server.")
+app.add_typer(dev_app, name="dev")
+
+
+def _stack() -> DevStack:
+    from libs.devstack.settings import DevStackSettings
+    from libs.devstack.stack import DevStack
+
+    return DevStack(DevStackSettings())
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(1)
+
+
+@dev_app.command("up", help="Start Kafka and dynalite in the background and print their addresses.")
+def dev_up() -> None:
+    from libs.devstack.errors import DevStackError
+
+    stack = _stack()
+    try:
+        with err.status("starting Kafka and dynalite (first run downloads them)..."):
+            statuses, already = stack.up()
+    except DevStackError as exc:
+        raise _fail(exc) from None
+    if len(already) == 2:
+        err.print("[yellow]already running[/yellow]: nothing to do (tuneline dev down stops it)")
+    elif already:
+        err.print(f"[yellow]already running[/yellow]: {', '.join(already)}; started the rest")
+    else:
+        err.print(f"[green]started[/green]; state in {stack.settings.stack_dir}")
+    for status in statuses:
+        out.print(status.env_line)
+
+
+@dev_app.command("down", help="Stop the servers started by `dev up` (their data is kept).")
+def dev_down() -> None:
+    stopped = _stack().down()
+    err.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@dev_app.command("status", help="Report whether each server runs and answers.")
+def dev_status() -> None:
+    statuses = _stack().status()
+    for s in statuses:
+        state = "answering" if s.answering else ("running, not answering" if s.pid else "stopped")
+        pid = f" pid {s.pid}" if s.pid else ""
+        out.print(f"{s.name:<9} {state}{pid}  {s.env_line}")
+    if not all(s.answering for s in statuses):
+        raise typer.Exit(3)
+
+
+@dev_app.command("install", help="Fetch Kafka's jars (Maven) and dynalite (npm) into the cache.")
+def dev_install() -> None:
+    from libs.devstack.errors import DevStackError
+
+    stack = _stack()
+    try:
+        with err.status("resolving Kafka jars and dynalite..."):
+            stack.install()
+    except DevStackError as exc:
+        raise _fail(exc) from None
+    out.print(f"kafka jars: {stack.kafka.libs}")
+    out.print(f"dynalite:   {stack.dynalite.modules}")
+
+
+@dev_app.command("images", help="Build the local Docker images (debootstrap base, Kafka, dynalite).")
+def dev_images(force: Annotated[bool, typer.Option(help="Rebuild even when up to date.")] = False) -> None:
+    from libs.devstack.errors import DevStackError
+    from libs.devstack.images import ImageBuilder, docker_usable
+    from libs.devstack.settings import DevStackSettings
+
+    if not docker_usable():
+        raise _fail(RuntimeError("no usable Docker engine (docker info failed)"))
+    with err.status("building images...") as status:
+        builder = ImageBuilder(DevStackSettings().cache_dir, on_step=lambda msg: status.update(msg))
+        try:
+            timings = builder.build_all(force=force)
+        except DevStackError as exc:
+            raise _fail(exc) from None
+    for name, seconds in timings.items():
+        out.print(f"{name:<9} {seconds:>7.1f}s")
+
+
+def main() -> None:
+    sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

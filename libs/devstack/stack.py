@@ -1,0 +1,103 @@
+"""``tuneline dev up|down|status``: Kafka and dynalite as background processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from libs.devstack.dynalite import DynaliteProcess, install_dynalite
+from libs.devstack.errors import StartError
+from libs.devstack.kafka import KafkaConfig, KafkaProcess, resolve_kafka_jars
+from libs.devstack.probes import dynamodb_answers, kafka_answers, port_open
+from libs.devstack.settings import DevStackSettings
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    name: str
+    address: str
+    env_var: str
+    pid: int | None
+    answering: bool
+
+    @property
+    def env_line(self) -> str:
+        return f"{self.env_var}={self.address}"
+
+
+class DevStack:
+    def __init__(self, settings: DevStackSettings) -> None:
+        self.settings = settings
+        root = settings.stack_dir
+        kafka_dir = root / "kafka"
+        self.kafka = KafkaProcess(
+            libs=settings.cache_dir / "kafka" / "unresolved",  # replaced by install()
+            workdir=kafka_dir,
+            config=KafkaConfig(
+                port=settings.kafka_port,
+                controller_port=settings.kafka_controller_port,
+                data_dir=str(kafka_dir / "data"),
+            ),
+            heap=settings.kafka_heap,
+        )
+        self.dynalite = DynaliteProcess(
+            modules=settings.cache_dir / "dynalite" / "unresolved",
+            workdir=root / "dynalite",
+            port=settings.dynamodb_port,
+        )
+
+    def install(self) -> None:
+        """Fetch Kafka's jars and dynalite into the cache (no-op when already there)."""
+        libs = resolve_kafka_jars(self.settings.cache_dir)
+        modules = install_dynalite(self.settings.cache_dir)
+        self.kafka = KafkaProcess(libs, self.kafka.workdir, self.kafka.config, self.kafka.heap)
+        self.dynalite = DynaliteProcess(modules, self.dynalite.workdir, self.dynalite.port)
+
+    def status(self) -> list[ServerStatus]:
+        return [
+            ServerStatus(
+                "kafka",
+                self.kafka.config.bootstrap,
+                "TUNELINE_KAFKA_BOOTSTRAP",
+                self.kafka.daemon.pid(),
+                kafka_answers(self.kafka.config.bootstrap),
+            ),
+            ServerStatus(
+                "dynamodb",
+                self.dynalite.endpoint,
+                "TUNELINE_DYNAMODB_ENDPOINT",
+                self.dynalite.daemon.pid(),
+                dynamodb_answers(self.dynalite.endpoint),
+            ),
+        ]
+
+    def up(self) -> tuple[list[ServerStatus], list[str]]:
+        """Start whatever is not running yet; returns the statuses and the names already running."""
+        already: list[str] = []
+        if self.kafka.daemon.pid() is not None:
+            already.append("kafka")
+        if self.dynalite.daemon.pid() is not None:
+            already.append("dynamodb")
+        if len(already) < 2:
+            self.install()
+        if "kafka" not in already:
+            if port_open("127.0.0.1", self.kafka.config.port):
+                raise StartError(
+                    f"port {self.kafka.config.port} is taken by another program; set TUNELINE_DEV_KAFKA_PORT"
+                )
+            self.kafka.start(self.settings.start_timeout_s)
+        if "dynamodb" not in already:
+            if port_open("127.0.0.1", self.dynalite.port):
+                raise StartError(
+                    f"port {self.dynalite.port} is taken by another program; set TUNELINE_DEV_DYNAMODB_PORT"
+                )
+            self.dynalite.start(self.settings.start_timeout_s)
+        return self.status(), already
+
+    def down(self) -> list[str]:
+        """Stop both servers; returns the names that were running. Data stays for the next ``up``."""
+        stopped = []
+        if self.kafka.daemon.stop():
+            stopped.append("kafka")
+        if self.dynalite.daemon.stop():
+            stopped.append("dynamodb")
+        return stopped

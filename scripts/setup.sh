@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Idempotent set-up of everything tuneline's tests and demo need, on a fresh machine or a laptop:
+# system packages, the Python environment (.venv), Kafka's jars and dynalite (cached outside the
+# repo), a Docker engine when none runs and we may start one, and the locally built test images.
+# Re-running it on a set-up machine takes seconds.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${TUNELINE_CACHE_DIR:-$HOME/.cache/tuneline}"
+EXTRAS="${TUNELINE_EXTRAS:-dev}"
+UV_VERSION="0.13.8"
+# This machine's dockerd has no bridge network or iptables; containers use host networking.
+DOCKERD_FLAGS="${TUNELINE_DOCKERD_FLAGS:---iptables=false --ip-masq=false --bridge=none}"
+mkdir -p "$CACHE"
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# ---- system packages ------------------------------------------------------------------------
+declare -A NEEDS=([java]=openjdk-17-jre-headless [mvn]=maven [node]=nodejs [npm]=npm
+                  [debootstrap]=debootstrap [dockerd]=docker.io)
+missing=()
+for cmd in "${!NEEDS[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDS[$cmd]}")
+done
+if ((${#missing[@]})); then
+  step "installing system packages: ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ---- Python environment (uv, cached in ~/.cache/uv) --------------------------------------------
+UV="$CACHE/tools/uv-$UV_VERSION/bin/uv"
+if [[ ! -x "$UV" ]]; then
+  step "installing uv $UV_VERSION"
+  python3 -m venv "$CACHE/tools/uv-$UV_VERSION"
+  "$CACHE/tools/uv-$UV_VERSION/bin/pip" install -q "uv==$UV_VERSION"
+fi
+cd "$ROOT"
+[[ -x .venv/bin/python ]] || "$UV" venv -q --python "${TUNELINE_PYTHON:-python3.11}" .venv
+step "installing tuneline[$EXTRAS] into .venv"
+"$UV" pip install -q --python .venv/bin/python -e ".[$EXTRAS]"
+
+# ---- Kafka jars (Maven) and dynalite (npm) into the cache ------------------------------------
+step "resolving Kafka and dynalite into $CACHE"
+.venv/bin/tuneline dev install >/dev/null
+
+# ---- Docker engine and the local test images ----------------------------------------------------
+if ! docker info >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] && command -v dockerd >/dev/null 2>&1; then
+  step "starting dockerd $DOCKERD_FLAGS"
+  # shellcheck disable=SC2086
+  nohup dockerd $DOCKERD_FLAGS >"$CACHE/dockerd.log" 2>&1 &
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+if docker info >/dev/null 2>&1; then
+  step "building test images (debootstrap base, Kafka, dynalite) where missing"
+  .venv/bin/tuneline dev images
+else
+  step "no Docker engine: tests will run the servers as local processes"
+fi

@@ -1,0 +1,1 @@
+"""Evaluator: scores new models, applies gates and promotes or rejects them."""

@@ -1,0 +1,1 @@
+"""Sanitizer (Faust): normalize, deduplicate and anonymize raw records."""

@@ -1,0 +1,1 @@
+"""Trainer: admin API, threshold scheduler and Ray Train + DeepSpeed fine-tuning."""

@@ -1,0 +1,1 @@
+"""Writer: stores sanitized records in DynamoDB and counts them per dataset."""
