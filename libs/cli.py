@@ -16,8 +16,12 @@ if TYPE_CHECKING:
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="tuneline: internal data to a fine-tuned LLM."
 )
-out = Console(highlight=False)  # machine-readable lines (env assignments, paths)
 err = Console(stderr=True, highlight=False)  # progress and messages for people
+
+
+def emit(line: str) -> None:
+    """A machine-readable line on stdout (env assignment, path): never wrapped or styled."""
+    typer.echo(line)
 
 SERVICES = {
     "collector": "Stream SQL, log-file and HTTP-API sources onto Kafka.",
@@ -53,7 +57,7 @@ def schemas_export(directory: Annotated[Path, typer.Argument(help="Output folder
     from libs.schemas import export_json_schemas
 
     for path in export_json_schemas(directory):
-        out.print(str(path))
+        emit(str(path))
 
 
 # ---------------------------------------------------------------------------------------------- dev
@@ -90,7 +94,7 @@ def dev_up() -> None:
     else:
         err.print(f"[green]started[/green]; state in {stack.settings.stack_dir}")
     for status in statuses:
-        out.print(status.env_line)
+        emit(status.env_line)
 
 
 @dev_app.command("down", help="Stop the servers started by `dev up` (their data is kept).")
@@ -105,7 +109,7 @@ def dev_status() -> None:
     for s in statuses:
         state = "answering" if s.answering else ("running, not answering" if s.pid else "stopped")
         pid = f" pid {s.pid}" if s.pid else ""
-        out.print(f"{s.name:<9} {state}{pid}  {s.env_line}")
+        emit(f"{s.name:<9} {state}{pid}  {s.env_line}")
     if not all(s.answering for s in statuses):
         raise typer.Exit(3)
 
@@ -120,8 +124,8 @@ def dev_install() -> None:
             stack.install()
     except DevStackError as exc:
         raise _fail(exc) from None
-    out.print(f"kafka jars: {stack.kafka.libs}")
-    out.print(f"dynalite:   {stack.dynalite.modules}")
+    emit(f"kafka jars: {stack.kafka.libs}")
+    emit(f"dynalite:   {stack.dynalite.modules}")
 
 
 @dev_app.command("images", help="Build the local Docker images (debootstrap base, Kafka, dynalite).")
@@ -139,7 +143,7 @@ def dev_images(force: Annotated[bool, typer.Option(help="Rebuild even when up to
         except DevStackError as exc:
             raise _fail(exc) from None
     for name, seconds in timings.items():
-        out.print(f"{name:<9} {seconds:>7.1f}s")
+        emit(f"{name:<9} {seconds:>7.1f}s")
 
 
 def main() -> None:
