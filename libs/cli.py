@@ -23,6 +23,7 @@ def emit(line: str) -> None:
     """A machine-readable line on stdout (env assignment, path): never wrapped or styled."""
     typer.echo(line)
 
+
 SERVICES = {
     "collector": "Stream SQL, log-file and HTTP-API sources onto Kafka.",
     "sanitizer": "Normalize, deduplicate and anonymize raw records (Faust).",
@@ -32,7 +33,7 @@ SERVICES = {
 }
 
 
-def _add_service(name: str, help_text: str) -> None:
+def _add_service(name: str, help_text: str) -> typer.Typer:
     group = typer.Typer(no_args_is_help=True, help=help_text)
 
     @group.command("run", help=f"Run the {name} (same as python -m services.{name}).")
@@ -41,10 +42,23 @@ def _add_service(name: str, help_text: str) -> None:
         raise typer.Exit(module.main())
 
     app.add_typer(group, name=name)
+    return group
 
 
-for _name, _help in SERVICES.items():
-    _add_service(_name, _help)
+_groups = {name: _add_service(name, help_text) for name, help_text in SERVICES.items()}
+
+
+@_groups["writer"].command(
+    "init-tables", help="Create the DynamoDB tables (records, state, runs) if missing."
+)
+def writer_init_tables() -> None:
+    from services.writer.__main__ import dynamodb_client
+    from services.writer.adapters.tables import init_tables
+    from services.writer.settings import get_settings
+
+    settings = get_settings()
+    created = init_tables(dynamodb_client(settings), settings.shared.table_prefix)
+    err.print(f"created: {', '.join(created)}" if created else "all tables already exist")
 
 
 # ------------------------------------------------------------------------------------------ schemas

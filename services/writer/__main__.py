@@ -3,20 +3,88 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
+from typing import Any
 
+import boto3
+from botocore.config import Config
+from confluent_kafka import Consumer, Producer
+
+from libs.common.kafka import ensure_topics
 from libs.common.logging import configure_logging
-from services.writer.settings import get_settings
+from libs.common.ops import OpsServer
+from libs.devstack.probes import kafka_answers
+from libs.schemas import Table, table_name
+from services.writer.adapters.dynamodb import DynamoBatchWriter
+from services.writer.adapters.kafka import RecordWriter, consumer_config, producer_config
+from services.writer.adapters.tables import DatasetCounters, init_tables
+from services.writer.core.batch import BatchLimits
+from services.writer.core.errors import WriterError
+from services.writer.settings import WriterSettings, get_settings
 
 log = logging.getLogger("services.writer")
 
 
+def dynamodb_client(settings: WriterSettings) -> Any:
+    shared = settings.shared
+    config = Config(retries={"mode": "standard"}, max_pool_connections=settings.write_threads + 4)
+    return boto3.client(
+        "dynamodb", endpoint_url=shared.dynamodb_endpoint, region_name=shared.aws_region, config=config
+    )
+
+
 def main() -> int:
     settings = get_settings()
-    configure_logging(settings.shared.log_level, settings.shared.log_format)
-    # The service itself lands with issue #5; until then say so instead of pretending to run.
-    log.error("the writer is not implemented yet (issue #5)", extra={"http_port": settings.http_port})
-    return 2
+    shared = settings.shared
+    configure_logging(shared.log_level, shared.log_format)
+    client = dynamodb_client(settings)
+    if settings.create_tables:
+        init_tables(client, shared.table_prefix)
+    if settings.create_topics:
+        ensure_topics(
+            shared.kafka_bootstrap, {settings.topic: settings.topic_partitions, settings.dlq_topic: 1}
+        )
+
+    writer = DynamoBatchWriter(
+        client,
+        table_name(Table.RECORDS, shared.table_prefix),
+        settings.write_threads,
+        budget_s=settings.write_budget_s,
+    )
+    consumer = Consumer(
+        consumer_config(shared.kafka_bootstrap, settings.group_id, settings.max_poll_interval_ms)
+    )
+    service = RecordWriter(
+        consumer,
+        Producer(producer_config(shared.kafka_bootstrap)),
+        settings.dlq_topic,
+        writer,
+        DatasetCounters(client, shared.table_prefix),
+        BatchLimits(settings.batch_max_records, settings.batch_max_bytes, settings.batch_max_wait_s),
+        settings.index_shards,
+        settings.max_item_bytes,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    ops = OpsServer(
+        settings.http_port, ready=lambda: (kafka_answers(shared.kafka_bootstrap), "kafka")
+    ).start()
+    service.subscribe([settings.topic])
+    log.info("writer started", extra={"topic": settings.topic, "group": settings.group_id})
+    try:
+        service.run(stop)
+    except WriterError as exc:
+        log.error("stopping without committing the failed batch", extra={"error": str(exc)})
+        return 1
+    finally:
+        consumer.close()
+        writer.close()
+        ops.stop()
+    log.info("writer stopped cleanly")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,215 @@
+"""The consumer loop: poll -> decode -> map -> batch -> write -> count -> commit.
+
+``enable.auto.commit`` and ``enable.auto.offset.store`` are off: offsets are committed
+explicitly, and only after every record of the batch is durable (an item in DynamoDB, or a message
+acknowledged by ``writer.dlq``). A rebalance flushes the batch before the partitions go.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from libs.schemas import SanitizedRecord, SchemaDecodeError, decode, dumps
+from services.writer import metrics
+from services.writer.adapters.dynamodb import DynamoBatchWriter
+from services.writer.adapters.tables import DatasetCounters
+from services.writer.core.batch import Batch, BatchLimits
+from services.writer.core.errors import UnstorableRecord, WriterError
+from services.writer.core.items import item_size, to_item
+
+log = logging.getLogger(__name__)
+
+
+class DeadLetterFailed(WriterError):
+    """writer.dlq did not acknowledge a rejected record; its offset must not be committed."""
+
+
+class RecordWriter:
+    def __init__(
+        self,
+        consumer: Consumer,
+        dlq_producer: Producer,
+        dlq_topic: str,
+        writer: DynamoBatchWriter,
+        counters: DatasetCounters,
+        limits: BatchLimits,
+        shards: int,
+        max_item_bytes: int,
+        on_commit: Callable[[list[TopicPartition]], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._consumer = consumer
+        self._dlq = dlq_producer
+        self._dlq_topic = dlq_topic
+        self._writer = writer
+        self._counters = counters
+        self._batch = Batch(limits)
+        self._shards = shards
+        self._max_item_bytes = max_item_bytes
+        self._on_commit = on_commit
+        self._clock = clock
+        self._dlq_errors: list[str] = []
+        self._last_lag_check = 0.0
+        self._failed = False  # after a failed flush nothing may be committed any more
+
+    def subscribe(self, topics: list[str]) -> None:
+        self._consumer.subscribe(topics, on_revoke=self._on_revoke)
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set; then finish the batch in flight, commit, and return.
+        A batch that cannot be stored raises, with nothing after the last durable batch committed."""
+        while not stop.is_set():
+            msg = self._consumer.poll(0.1)
+            if msg is not None:
+                self._handle(msg)
+            if self._batch.ready(self._clock()):
+                self.flush()
+            self._report_lag()
+        self.flush()
+
+    def _handle(self, msg: Message) -> None:
+        error = msg.error()
+        if error is not None:
+            if error.fatal():
+                raise KafkaException(error)
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error", extra={"error": error.str()})
+            return
+        topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+        now = self._clock()
+        try:
+            record = decode(SanitizedRecord, msg.value() or b"")
+            _, timestamp_ms = msg.timestamp()
+            item = to_item(record, timestamp_ms, self._shards, self._max_item_bytes)
+        except SchemaDecodeError as exc:
+            self._dead_letter(msg, "invalid_record", str(exc))
+            self._batch.mark_done(topic, partition, offset, now)
+        except UnstorableRecord as exc:
+            self._dead_letter(msg, "oversize", exc.reason)
+            self._batch.mark_done(topic, partition, offset, now)
+        else:
+            self._batch.add(topic, partition, offset, item, record.dataset, item_size(item), now)
+
+    def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
+        # The reason names the field and the limit, never a value: values may be personal data.
+        envelope = {
+            "reason": reason,
+            "detail": detail,
+            "topic": msg.topic(),
+            "partition": msg.partition(),
+            "offset": msg.offset(),
+            "key": (msg.key() or b"").decode(errors="replace"),
+            "rejected_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        value = msg.value() or b""
+        if len(value) <= 512 * 1024:  # keep the original when the DLQ topic can take it
+            envelope["value"] = value.decode(errors="replace")
+        self._dlq.produce(
+            self._dlq_topic,
+            key=msg.key(),
+            value=dumps(envelope),
+            headers={"reason": reason, "detail": detail[:1000]},
+            on_delivery=self._dlq_delivered,
+        )
+        metrics.DEAD_LETTERS.labels(reason).inc()
+        log.warning(
+            "record sent to dead-letter topic",
+            extra={
+                "reason": reason,
+                "detail": detail,
+                "topic": msg.topic(),
+                "partition": msg.partition(),
+                "offset": msg.offset(),
+            },
+        )
+
+    def _dlq_delivered(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            self._dlq_errors.append(err.str())
+
+    def flush(self) -> None:
+        """Make the batch durable, add its counts, then commit its offsets."""
+        if len(self._batch) == 0 or self._failed:
+            return
+        try:
+            self._flush()
+        except Exception:
+            # Forget the batch: the restart re-reads it from the last commit, and nothing (not even
+            # the rebalance that closing the consumer triggers) may commit past it now.
+            self._failed = True
+            self._batch.clear()
+            raise
+
+    def _flush(self) -> None:
+        started = time.monotonic()
+        items = self._batch.items()
+        if items:
+            stats = self._writer.write(items)
+            metrics.UNPROCESSED_RETRIED.inc(stats.unprocessed)
+            metrics.THROTTLED.inc(stats.throttles)
+        while self._dlq.flush(5.0) > 0:
+            log.warning("waiting for writer.dlq to acknowledge rejected records")
+        if self._dlq_errors:
+            errors, self._dlq_errors = self._dlq_errors, []
+            raise DeadLetterFailed(f"writer.dlq refused {len(errors)} records: {errors[0]}")
+        counts = self._batch.dataset_counts()
+        self._counters.add(dict(counts), dt.datetime.now(dt.UTC).isoformat())
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._batch.offsets_to_commit().items()]
+        self._consumer.commit(offsets=offsets, asynchronous=False)
+        if self._on_commit is not None:
+            self._on_commit(offsets)
+        for dataset, count in counts.items():
+            metrics.ITEMS_WRITTEN.labels(dataset).inc(count)
+        metrics.BATCHES.inc()
+        metrics.BATCH_SECONDS.observe(time.monotonic() - started)
+        metrics.LAST_COMMIT.set(time.time())
+        log.debug("batch committed", extra={"messages": len(self._batch), "items": len(items)})
+        self._batch.clear()
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Store and commit what we hold while we still own the partitions. If that fails the error
+        # propagates out of poll(), the service stops without committing, and a restart re-reads.
+        self.flush()
+
+    def _report_lag(self) -> None:
+        now = self._clock()
+        if now - self._last_lag_check < 15.0:
+            return
+        self._last_lag_check = now
+        try:
+            for tp in self._consumer.assignment():
+                _, high = self._consumer.get_watermark_offsets(tp, timeout=1.0, cached=True)
+                position = self._consumer.position([tp])[0].offset
+                if high >= 0 and position >= 0:
+                    metrics.CONSUMER_LAG.labels(f"{tp.topic}/{tp.partition}").set(high - position)
+        except KafkaException as exc:
+            log.debug("lag check failed", extra={"error": str(exc)})
+
+
+def consumer_config(bootstrap: str, group_id: str, max_poll_interval_ms: int) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "max.poll.interval.ms": max_poll_interval_ms,
+        "partition.assignment.strategy": "cooperative-sticky",
+    }
+
+
+def producer_config(bootstrap: str) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": "zstd",
+        "linger.ms": 20,
+    }

@@ -1,0 +1,113 @@
+"""``SanitizedRecord`` -> DynamoDB item: numbers as Decimal, no empty map keys, sharded index key,
+oversize content compressed. Items are in boto3's "resource" form (Python values)."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from decimal import Context, Decimal, Inexact, Rounded
+from typing import Any, Final
+
+from libs.schemas import SanitizedRecord
+from services.writer.core.errors import UnstorableRecord
+
+MAX_ITEM_BYTES: Final = 400 * 1024  # DynamoDB's hard limit per item, names included
+EMPTY_KEY: Final = "_empty_"  # DynamoDB rejects empty attribute names, also inside maps
+INDEX_NAME: Final = "by_dataset_time"
+
+# DynamoDB numbers: up to 38 significant digits, magnitude 1e-130 .. 1e126.
+_DYNAMO_CONTEXT: Final = Context(prec=38, Emin=-128, Emax=126, traps=[Inexact, Rounded])
+
+
+def dataset_shard(dataset: str, record_id: str, shards: int) -> str:
+    """Index partition key: the dataset spread over ``shards`` keys by a hash of the record id, so a
+    hot dataset writes to many index partitions; a reader queries every shard in parallel."""
+    bucket = int.from_bytes(hashlib.blake2b(record_id.encode(), digest_size=8).digest(), "big") % shards
+    return f"{dataset}#{bucket:03d}"
+
+
+def to_dynamo(value: Any) -> Any:
+    """A JSON value as DynamoDB accepts it: floats and ints as Decimal (numbers that DynamoDB cannot
+    hold exactly are kept as strings), maps without empty keys."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return _number(value)
+    if isinstance(value, dict):
+        return {(key or EMPTY_KEY): to_dynamo(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [to_dynamo(item) for item in value]
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def _number(value: int | float) -> Decimal | str:
+    exact = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+    try:
+        return _DYNAMO_CONTEXT.create_decimal(exact)
+    except (Inexact, Rounded, ArithmeticError):
+        return str(value)
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """DynamoDB's size of an item (names + values), per the documented rules, slightly over-estimated."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, Decimal):
+        return (len(value.as_tuple().digits) + 1) // 2 + 2
+    if isinstance(value, dict):
+        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in value.items())
+    if isinstance(value, list):
+        return 3 + sum(_value_size(v) + 1 for v in value)
+    raise TypeError(f"not a DynamoDB value: {type(value).__name__}")
+
+
+def to_item(
+    record: SanitizedRecord, ingested_at_ms: int, shards: int, max_bytes: int = MAX_ITEM_BYTES
+) -> dict[str, Any]:
+    """Map a record to its item. ``ingested_at_ms`` is the Kafka timestamp of the message, so a
+    replayed message produces the identical item. Raises ``UnstorableRecord`` when even the
+    compressed item is over ``max_bytes``."""
+    item: dict[str, Any] = {
+        "id": record.id,
+        "dataset": record.dataset,
+        "dataset_shard": dataset_shard(record.dataset, record.id, shards),
+        "ingested_at": Decimal(ingested_at_ms),
+        "source": record.source,
+        "kind": record.kind.value,
+        "content": record.content,
+        "content_hash": record.content_hash,
+        "fields": to_dynamo(record.fields),
+        "metadata": to_dynamo(record.metadata),
+        "pii": {key or EMPTY_KEY: Decimal(count) for key, count in record.pii.items()},
+        "collected_at": record.collected_at.isoformat(),
+        "sanitized_at": record.sanitized_at.isoformat(),
+        "schema_version": Decimal(record.schema_version),
+    }
+    size = item_size(item)
+    if size <= max_bytes:
+        return item
+    compressed = zlib.compress(record.content.encode(), level=6)
+    del item["content"]
+    item["content_z"] = compressed  # zlib-compressed UTF-8; readers inflate it
+    compressed_size = item_size(item)
+    if compressed_size > max_bytes:
+        raise UnstorableRecord(
+            f"item is {size} bytes ({compressed_size} with content compressed), "
+            f"over the {max_bytes}-byte limit"
+        )
+    return item
+
+
+def item_content(item: dict[str, Any]) -> str:
+    """The record's text from an item, compressed or not."""
+    if "content" in item:
+        return str(item["content"])
+    return zlib.decompress(bytes(item["content_z"])).decode()
