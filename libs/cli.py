@@ -161,7 +161,19 @@ def dev_images(force: Annotated[bool, typer.Option(help="Rebuild even when up to
 
 
 def main() -> None:
-    sys.exit(app())
+    from pydantic import ValidationError
+
+    from libs.devstack.errors import DevStackError
+    from libs.schemas import SchemaError
+
+    try:
+        sys.exit(app(standalone_mode=True))
+    except (DevStackError, SchemaError, OSError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
+    except ValidationError as exc:  # a setting from the environment is malformed
+        err.print(f"[red]invalid settings:[/red] {exc}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,16 @@ step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 # ---- system packages ------------------------------------------------------------------------
 declare -A NEEDS=([java]=openjdk-17-jre-headless [mvn]=maven [node]=nodejs [npm]=npm
-                  [debootstrap]=debootstrap [dockerd]=docker.io)
+                  [debootstrap]=debootstrap [dockerd]=docker.io [make]=make [python3]=python3)
 missing=()
 for cmd in "${!NEEDS[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDS[$cmd]}")
 done
+# Kafka 4 needs Java 17 or newer; an older default java gets a 17 beside it.
+java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/ *java.specification.version = //p' || true)
+if [[ -n "$java_major" && "${java_major%%.*}" -lt 17 ]]; then missing+=(openjdk-17-jre-headless); fi
+# Debian's python3 needs python3-venv for `python3 -m venv`.
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import ensurepip" 2>/dev/null; then missing+=(python3-venv); fi
 if ((${#missing[@]})); then
   step "installing system packages: ${missing[*]}"
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
@@ -51,9 +56,16 @@ if ! docker info >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] && command -v dockerd >
   nohup dockerd $DOCKERD_FLAGS >"$CACHE/dockerd.log" 2>&1 &
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
 fi
-if docker info >/dev/null 2>&1; then
+if docker info >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
   step "building test images (debootstrap base, Kafka, dynalite) where missing"
   .venv/bin/tuneline dev images
+elif docker info >/dev/null 2>&1; then
+  step "not root: debootstrap cannot build the base image; run 'sudo .venv/bin/tuneline dev images' once"
 else
   step "no Docker engine: tests will run the servers as local processes"
+fi
+if [[ "${TUNELINE_TEST_BACKEND:-auto}" == docker ]] && ! docker info >/dev/null 2>&1; then
+  echo "TUNELINE_TEST_BACKEND=docker but no Docker engine answers; dockerd log: $CACHE/dockerd.log" >&2
+  tail -20 "$CACHE/dockerd.log" >&2 || true
+  exit 1
 fi

@@ -33,12 +33,12 @@ def _docker_container(image: str, host_network: bool) -> Any:
     from testcontainers.core.config import testcontainers_config
     from testcontainers.core.container import DockerContainer
 
-    if "TESTCONTAINERS_RYUK_DISABLED" not in os.environ and not image_exists(
-        testcontainers_config.ryuk_image
+    if "TESTCONTAINERS_RYUK_DISABLED" not in os.environ and (
+        host_network or not image_exists(testcontainers_config.ryuk_image)
     ):
-        # Ryuk (the reaper) is pulled from Docker Hub; where that is impossible our own teardown and
-        # remove_orphans() below do its job.
-        log.warning("Ryuk image %s is not available: Ryuk disabled", testcontainers_config.ryuk_image)
+        # Ryuk (the reaper) is pulled from Docker Hub and reached through a mapped port: neither works
+        # with host networking and no registry. Our own teardown and remove_orphans() do its job.
+        log.info("Ryuk disabled (host networking or no Ryuk image)")
         testcontainers_config.ryuk_disabled = True
     kwargs: dict[str, Any] = {"labels": {OWNER_LABEL: str(os.getpid())}}
     if host_network:

@@ -67,6 +67,7 @@ class DynaliteProcess:
     workdir: Path
     port: int = 8000
     node: str = "node"
+    die_with_parent: bool = False
 
     @property
     def endpoint(self) -> str:
@@ -82,10 +83,12 @@ class DynaliteProcess:
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         cli = self.modules / "dynalite" / "cli.js"
-        self.daemon.start([self.node, str(cli), *dynalite_args(self.port, str(data))])
+        self.daemon.start(
+            [self.node, str(cli), *dynalite_args(self.port, str(data))], die_with_parent=self.die_with_parent
+        )
         try:
             wait_until(
-                lambda: dynamodb_answers(self.endpoint),
+                lambda: self.daemon.pid() is not None and dynamodb_answers(self.endpoint),
                 f"dynalite on {self.endpoint}",
                 timeout_s,
                 still_alive=lambda: self.daemon.pid() is not None,

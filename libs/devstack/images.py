@@ -67,8 +67,27 @@ def find_debian_mirror(suite: str, apt_dir: Path = Path("/etc/apt")) -> str:
             continue
         for uri, suites, components in parse_apt_sources(path.read_text(errors="replace"), deb822):
             if suite in suites and "main" in components:
-                return uri.rstrip("/")
+                resolved = _resolve_mirror_uri(uri)
+                if resolved:
+                    return resolved
     raise InstallError(f"no apt source for Debian '{suite}' (main) under {apt_dir}; cannot debootstrap")
+
+
+def _resolve_mirror_uri(uri: str) -> str | None:
+    """An http(s) mirror debootstrap can use: plain URIs as they are, ``mirror+file:`` lists (cloud
+    images) by their first http(s) entry; other schemes (cdrom, file) are skipped."""
+    if uri.startswith(("http://", "https://")):
+        return uri.rstrip("/")
+    if uri.startswith("mirror+file:"):
+        try:
+            lines = Path(uri.removeprefix("mirror+file:").removeprefix("//")).read_text().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            candidate = line.split()[0] if line.strip() and not line.startswith("#") else ""
+            if candidate.startswith(("http://", "https://")):
+                return candidate.rstrip("/")
+    return None
 
 
 def host_codename(os_release: Path = Path("/etc/os-release")) -> str:
@@ -165,21 +184,27 @@ class ImageBuilder:
             _run(["debootstrap", "--variant=minbase", suite, str(rootfs), mirror], "debootstrap")
             self.on_step(f"docker import -> {self.base_image}")
             tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-            _run(
-                [
-                    "docker",
-                    "import",
-                    "--change",
-                    f"LABEL {INPUTS_LABEL}={inputs}",
-                    "--change",
-                    'CMD ["/bin/bash"]',
-                    "-",
-                    self.base_image,
-                ],
-                "docker import",
-                stdin=tar.stdout,
-            )
-            tar.wait()
+            import_argv = [
+                "docker",
+                "import",
+                "--change",
+                f"LABEL {INPUTS_LABEL}={inputs}",
+                "--change",
+                'CMD ["/bin/bash"]',
+                "-",
+                self.base_image,
+            ]
+            try:
+                _run(import_argv, "docker import", stdin=tar.stdout)
+            except BaseException:
+                tar.kill()
+                raise
+            finally:
+                if tar.stdout is not None:
+                    tar.stdout.close()
+            if tar.wait(timeout=60) != 0:  # a truncated rootfs must not pass for an up-to-date image
+                subprocess.run(["docker", "rmi", "-f", self.base_image], capture_output=True, check=False)
+                raise InstallError(f"tar of the debootstrap rootfs failed (exit {tar.returncode})")
         return self.base_image
 
     def _build(self, tag: str, recipe: str, extra: dict[str, Path | str], force: bool) -> str:

@@ -137,6 +137,7 @@ class KafkaProcess:
     config: KafkaConfig
     heap: str = "512m"
     java: str = "java"
+    die_with_parent: bool = False
 
     @property
     def daemon(self) -> DaemonProcess:
@@ -181,10 +182,12 @@ class KafkaProcess:
         )
         if fmt.returncode != 0:
             raise StartError(f"kafka-storage format failed:\n{fmt.stdout}{fmt.stderr}")
-        self.daemon.start(self._java("kafka.Kafka", str(props), server=True))
+        self.daemon.start(
+            self._java("kafka.Kafka", str(props), server=True), die_with_parent=self.die_with_parent
+        )
         try:
             wait_until(
-                lambda: kafka_answers(self.config.bootstrap),
+                lambda: self.daemon.pid() is not None and kafka_answers(self.config.bootstrap),
                 f"Kafka on {self.config.bootstrap}",
                 timeout_s,
                 still_alive=lambda: self.daemon.pid() is not None,

@@ -41,8 +41,12 @@ class DaemonProcess:
             return None
         return pid
 
-    def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
-        """Start ``argv`` in the background, in a session of its own so it outlives the caller."""
+    def start(
+        self, argv: Sequence[str], env: Mapping[str, str] | None = None, die_with_parent: bool = False
+    ) -> int:
+        """Start ``argv`` in the background, in a session of its own so it outlives the caller
+        (``tuneline dev up``), or, with ``die_with_parent``, killed by the kernel when the caller
+        dies (test fixtures: a killed test run leaves no server behind)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(
@@ -53,6 +57,7 @@ class DaemonProcess:
                 cwd=self.workdir,
                 env={**os.environ, **(env or {})},
                 start_new_session=True,
+                preexec_fn=_kill_me_with_parent if die_with_parent else None,
             )
         stat = _proc_stat(proc.pid)
         self.pid_path.write_text(f"{proc.pid} {stat[1] if stat else ''}")
@@ -76,7 +81,12 @@ class DaemonProcess:
         if self.pid() is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            time.sleep(0.2)
+            deadline = time.monotonic() + 10
+            while self.pid() is not None and time.monotonic() < deadline:
+                _reap(pid)
+                time.sleep(0.1)
+            if self.pid() is not None:
+                raise OSError(f"{self.name} (pid {pid}) survived SIGKILL; pid file kept")
         _reap(pid)
         self.pid_path.unlink(missing_ok=True)
         return True
@@ -96,6 +106,14 @@ def _proc_stat(pid: int) -> tuple[str, str] | None:
         return None
     fields = text[text.rindex(")") + 2 :].split()  # the command name may contain spaces
     return fields[0], fields[19]
+
+
+def _kill_me_with_parent() -> None:
+    """Runs in the child before exec: ask Linux to SIGKILL it when its parent exits."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def _reap(pid: int) -> None:

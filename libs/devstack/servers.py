@@ -66,10 +66,18 @@ def resolve_backend(settings: TestServerSettings) -> Backend:
     )
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free on 127.0.0.1 now, never the same one twice in this process."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 @dataclass(frozen=True)
@@ -117,8 +125,11 @@ def running_servers(settings: TestServerSettings, workdir: Path) -> Iterator[Ser
         resolve_kafka_jars(cache),
         kafka_dir,
         KafkaConfig(port=free_port(), controller_port=free_port(), data_dir=str(kafka_dir / "data")),
+        die_with_parent=True,
     )
-    dynalite_proc = DynaliteProcess(install_dynalite(cache), workdir / "dynalite", port=free_port())
+    dynalite_proc = DynaliteProcess(
+        install_dynalite(cache), workdir / "dynalite", port=free_port(), die_with_parent=True
+    )
     with contextlib.ExitStack() as stack:
         bootstrap = kafka_proc.start()
         stack.callback(kafka_proc.daemon.stop)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from libs.devstack.dynalite import DynaliteProcess, install_dynalite
@@ -70,34 +73,53 @@ class DevStack:
             ),
         ]
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One ``up``/``down`` at a time per state folder (two terminals, a script and a person)."""
+        self.settings.stack_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.settings.stack_dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def up(self) -> tuple[list[ServerStatus], list[str]]:
         """Start whatever is not running yet; returns the statuses and the names already running."""
-        already: list[str] = []
-        if self.kafka.daemon.pid() is not None:
-            already.append("kafka")
-        if self.dynalite.daemon.pid() is not None:
-            already.append("dynamodb")
-        if len(already) < 2:
+        with self._locked():
+            already: list[str] = []
+            if self.kafka.daemon.pid() is not None:
+                already.append("kafka")
+            if self.dynalite.daemon.pid() is not None:
+                already.append("dynamodb")
+            if len(already) == 2:
+                return self.status(), already
+            wanted: list[tuple[int, str]] = []
+            if "kafka" not in already:
+                wanted.append((self.kafka.config.port, "TUNELINE_DEV_KAFKA_PORT"))
+                wanted.append((self.kafka.config.controller_port, "TUNELINE_DEV_KAFKA_CONTROLLER_PORT"))
+            if "dynamodb" not in already:
+                wanted.append((self.dynalite.port, "TUNELINE_DEV_DYNAMODB_PORT"))
+            for port, variable in wanted:
+                if port_open("127.0.0.1", port):
+                    raise StartError(f"port {port} is taken by another program; set {variable}")
             self.install()
-        if "kafka" not in already:
-            if port_open("127.0.0.1", self.kafka.config.port):
-                raise StartError(
-                    f"port {self.kafka.config.port} is taken by another program; set TUNELINE_DEV_KAFKA_PORT"
-                )
-            self.kafka.start(self.settings.start_timeout_s)
-        if "dynamodb" not in already:
-            if port_open("127.0.0.1", self.dynalite.port):
-                raise StartError(
-                    f"port {self.dynalite.port} is taken by another program; set TUNELINE_DEV_DYNAMODB_PORT"
-                )
-            self.dynalite.start(self.settings.start_timeout_s)
-        return self.status(), already
+            started = []
+            try:
+                if "kafka" not in already:
+                    self.kafka.start(self.settings.start_timeout_s)
+                    started.append(self.kafka.daemon)
+                if "dynamodb" not in already:
+                    self.dynalite.start(self.settings.start_timeout_s)
+            except StartError:
+                for daemon in started:  # no half-started stack
+                    daemon.stop()
+                raise
+            return self.status(), already
 
     def down(self) -> list[str]:
         """Stop both servers; returns the names that were running. Data stays for the next ``up``."""
-        stopped = []
-        if self.kafka.daemon.stop():
-            stopped.append("kafka")
-        if self.dynalite.daemon.stop():
-            stopped.append("dynamodb")
-        return stopped
+        with self._locked():
+            stopped = []
+            if self.kafka.daemon.stop():
+                stopped.append("kafka")
+            if self.dynalite.daemon.stop():
+                stopped.append("dynamodb")
+            return stopped

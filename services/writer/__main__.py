@@ -54,7 +54,13 @@ def main() -> int:
         budget_s=settings.write_budget_s,
     )
     consumer = Consumer(
-        consumer_config(shared.kafka_bootstrap, settings.group_id, settings.max_poll_interval_ms)
+        consumer_config(
+            shared.kafka_bootstrap,
+            settings.group_id,
+            settings.max_poll_interval_ms,
+            settings.instance_id,
+            settings.session_timeout_ms,
+        )
     )
     service = RecordWriter(
         consumer,

@@ -18,6 +18,12 @@ class WriterSettings(BaseSettings):
 
     http_port: int = Field(default=8083, description="Health, readiness and metrics endpoints.")
     group_id: str = "tuneline-writer"
+    instance_id: str | None = Field(
+        default=None,
+        description="Kafka static membership (group.instance.id), e.g. the pod name of a StatefulSet: a "
+        "restarted writer takes its partitions back at once instead of waiting out the session timeout.",
+    )
+    session_timeout_ms: int = Field(default=45_000, ge=6_000)
     topic: str = SANITIZED_RECORDS_TOPIC
     dlq_topic: str = WRITER_DLQ_TOPIC
     topic_partitions: int = Field(

@@ -75,6 +75,9 @@ def test_idempotent_put_and_atomic_counter(dynamodb_client: Any, table_prefix: s
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
     )
+    dynamodb_client.get_waiter("table_exists").wait(
+        TableName=table, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50}
+    )
     resource = boto3.resource(
         "dynamodb",
         endpoint_url=dynamodb_client.meta.endpoint_url,

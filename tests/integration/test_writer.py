@@ -32,16 +32,32 @@ pytestmark = pytest.mark.integration
 
 
 @contextmanager
-def running_writer(bootstrap: str, client: Any, prefix: str, topic: str, dlq: str, group: str,
-                   on_commit: Callable[[list[TopicPartition]], None] | None = None,
-                   max_item_bytes: int = 400 * 1024) -> Iterator[RecordWriter]:  # fmt: skip
+def running_writer(
+    bootstrap: str,
+    client: Any,
+    prefix: str,
+    topic: str,
+    dlq: str,
+    group: str,
+    on_commit: Callable[[list[TopicPartition]], None] | None = None,
+    max_item_bytes: int = 400 * 1024,
+) -> Iterator[RecordWriter]:
     init_tables(client, prefix)
-    writer = DynamoBatchWriter(client, table_name(Table.RECORDS, prefix), threads=4,
-                               backoff=Backoff(base_s=0.01, cap_s=0.2))  # fmt: skip
+    writer = DynamoBatchWriter(
+        client, table_name(Table.RECORDS, prefix), threads=4, backoff=Backoff(base_s=0.01, cap_s=0.2)
+    )
     consumer = Consumer(consumer_config(bootstrap, group, 300_000))
-    service = RecordWriter(consumer, Producer(producer_config(bootstrap)), dlq, writer,
-                           DatasetCounters(client, prefix), BatchLimits(max_records=500, max_wait_s=0.3),
-                           shards=8, max_item_bytes=max_item_bytes, on_commit=on_commit)  # fmt: skip
+    service = RecordWriter(
+        consumer,
+        Producer(producer_config(bootstrap)),
+        dlq,
+        writer,
+        DatasetCounters(client, prefix),
+        BatchLimits(max_records=500, max_wait_s=0.3),
+        shards=8,
+        max_item_bytes=max_item_bytes,
+        on_commit=on_commit,
+    )
     service.subscribe([topic])
     stop = threading.Event()
     failure: list[BaseException] = []
@@ -65,9 +81,12 @@ def running_writer(bootstrap: str, client: Any, prefix: str, topic: str, dlq: st
 
 
 def test_every_record_stored_once_counted_and_bad_ones_dead_lettered(
-    kafka_bootstrap: str, dynamodb_client: Any, table_prefix: str, make_topic: Callable[..., str],
+    kafka_bootstrap: str,
+    dynamodb_client: Any,
+    table_prefix: str,
+    make_topic: Callable[..., str],
     consumer_group: str,
-) -> None:  # fmt: skip
+) -> None:
     topic, dlq = make_topic("sanitized", partitions=3), make_topic("writer-dlq")
     payloads = records_payloads(range(1500)) + records_payloads(range(1500, 2000), dataset="billing")
     payloads += payloads[:300]  # replays: the same ids again
@@ -79,8 +98,9 @@ def test_every_record_stored_once_counted_and_bad_ones_dead_lettered(
     payloads.append((compressible.id, compressible.model_dump_json().encode()))
     produce(kafka_bootstrap, topic, payloads)
 
-    with running_writer(kafka_bootstrap, dynamodb_client, table_prefix, topic, dlq, consumer_group,
-                        max_item_bytes=200 * 1024):  # fmt: skip
+    with running_writer(
+        kafka_bootstrap, dynamodb_client, table_prefix, topic, dlq, consumer_group, max_item_bytes=200 * 1024
+    ):
         wait_until_committed(kafka_bootstrap, consumer_group, topic, 3, timeout_s=120)
 
     records_table = table_name(Table.RECORDS, table_prefix)
@@ -104,7 +124,9 @@ def test_every_record_stored_once_counted_and_bad_ones_dead_lettered(
 
 
 def _read_all(bootstrap: str, topic: str, expected: int) -> list[dict[str, Any]]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{topic}", "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"reader-{topic}", "auto.offset.reset": "earliest"}
+    )
     consumer.subscribe([topic])
     out: list[dict[str, Any]] = []
     for _ in range(200):
@@ -136,15 +158,22 @@ class FlakyDynamo:
         if roll < 0.10:
             with self._lock:
                 self.throttled += 1
-            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}},
-                              "BatchWriteItem")  # fmt: skip
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}},
+                "BatchWriteItem",
+            )
         sent, held_back = (requests[:cut], requests[cut:]) if roll < 0.40 and cut else (requests, [])
-        response = self._real.batch_write_item(RequestItems={table: sent}) if sent else {"UnprocessedItems": {}}
+        response = (
+            self._real.batch_write_item(RequestItems={table: sent}) if sent else {"UnprocessedItems": {}}
+        )
         unprocessed = response.get("UnprocessedItems", {}).get(table, []) + held_back
         with self._lock:
             self.partial += bool(held_back)
             done = {r["PutRequest"]["Item"]["id"]["S"] for r in sent}
-            done -= {r["PutRequest"]["Item"]["id"]["S"] for r in response.get("UnprocessedItems", {}).get(table, [])}
+            done -= {
+                r["PutRequest"]["Item"]["id"]["S"]
+                for r in response.get("UnprocessedItems", {}).get(table, [])
+            }
             self.stored |= done
         return {"UnprocessedItems": {table: unprocessed} if unprocessed else {}}
 
@@ -154,9 +183,12 @@ class FlakyDynamo:
 
 @pytest.mark.slow
 def test_throttling_loses_nothing_and_never_commits_ahead_of_storage(
-    kafka_bootstrap: str, dynamodb_client: Any, table_prefix: str, make_topic: Callable[..., str],
+    kafka_bootstrap: str,
+    dynamodb_client: Any,
+    table_prefix: str,
+    make_topic: Callable[..., str],
     consumer_group: str,
-) -> None:  # fmt: skip
+) -> None:
     n = 50_000
     topic, dlq = make_topic("sanitized", partitions=3), make_topic("writer-dlq")
     placed = produce(kafka_bootstrap, topic, records_payloads(range(n)))
@@ -168,16 +200,26 @@ def test_throttling_loses_nothing_and_never_commits_ahead_of_storage(
         nonlocal commits
         commits += 1
         for tp in offsets:
-            missing = [placed[(tp.partition, o)] for o in range(tp.offset) if placed[(tp.partition, o)] not in flaky.stored]
+            missing = [
+                placed[(tp.partition, o)]
+                for o in range(tp.offset)
+                if placed[(tp.partition, o)] not in flaky.stored
+            ]
             if missing:
-                violations.append(f"partition {tp.partition} committed {tp.offset} with {len(missing)} unstored")
+                violations.append(
+                    f"partition {tp.partition} committed {tp.offset} with {len(missing)} unstored"
+                )
 
-    with running_writer(kafka_bootstrap, flaky, table_prefix, topic, dlq, consumer_group, on_commit=check_commit):
+    with running_writer(
+        kafka_bootstrap, flaky, table_prefix, topic, dlq, consumer_group, on_commit=check_commit
+    ):
         wait_until_committed(kafka_bootstrap, consumer_group, topic, 3, timeout_s=400)
 
     total, ids = count_items(dynamodb_client, table_name(Table.RECORDS, table_prefix))
-    print(f"\nthrottling test: {n} records, {commits} commits, {flaky.throttled} throttled requests, "  # noqa: T201
-          f"{flaky.partial} partial writes, {total} items stored")  # fmt: skip
+    print(
+        f"\nthrottling test: {n} records, {commits} commits, {flaky.throttled} throttled requests, "
+        f"{flaky.partial} partial writes, {total} items stored"
+    )
     assert violations == []
     assert flaky.throttled > 50 and flaky.partial > 100
     assert total == len(ids) == n

@@ -15,11 +15,20 @@ NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
 def sanitized(i: int, dataset: str = "support", content: str | None = None) -> SanitizedRecord:
     return SanitizedRecord(
-        id=f"helpdesk:{i:08d}", source="helpdesk", kind=RecordKind.SQL,
-        content=content if content is not None else f"Ticket {i}: VPN drops every {i % 50} minutes on <PERSON_1a2b3c>'s laptop.",
-        fields={"ticket": i, "priority": ["low", "high"][i % 2], "score": i / 8}, metadata={"table": "tickets"},
-        collected_at=NOW, dataset=dataset, content_hash=f"{i:032x}", pii={"PERSON": 1}, sanitized_at=NOW,
-    )  # fmt: skip
+        id=f"helpdesk:{i:08d}",
+        source="helpdesk",
+        kind=RecordKind.SQL,
+        content=content
+        if content is not None
+        else f"Ticket {i}: VPN drops every {i % 50} minutes on <PERSON_1a2b3c>'s laptop.",
+        fields={"ticket": i, "priority": ["low", "high"][i % 2], "score": i / 8},
+        metadata={"table": "tickets"},
+        collected_at=NOW,
+        dataset=dataset,
+        content_hash=f"{i:032x}",
+        pii={"PERSON": 1},
+        sanitized_at=NOW,
+    )
 
 
 def produce(bootstrap: str, topic: str, payloads: list[tuple[str, bytes]]) -> dict[tuple[int, int], str]:
@@ -33,8 +42,15 @@ def produce(bootstrap: str, topic: str, payloads: list[tuple[str, bytes]]) -> di
         else:
             placed[(msg.partition(), msg.offset())] = msg.key().decode()
 
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                         "linger.ms": 20, "compression.type": "zstd"})  # fmt: skip
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            "compression.type": "zstd",
+        }
+    )
     for key, value in payloads:
         while True:
             try:
@@ -68,13 +84,17 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "end-offsets-probe"})
     try:
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(partitions)
+        }
     finally:
         consumer.close()
 
 
-def wait_until_committed(bootstrap: str, group: str, topic: str, partitions: int, timeout_s: float,
-                         alive: Any = None) -> None:  # fmt: skip
+def wait_until_committed(
+    bootstrap: str, group: str, topic: str, partitions: int, timeout_s: float, alive: Any = None
+) -> None:
     target = end_offsets(bootstrap, topic, partitions)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -83,8 +103,10 @@ def wait_until_committed(bootstrap: str, group: str, topic: str, partitions: int
         if alive is not None and not alive():
             raise AssertionError("the writer stopped before committing everything")
         time.sleep(0.5)
-    raise AssertionError(f"not all offsets committed in {timeout_s}s: {committed(bootstrap, group, topic, partitions)} "
-                         f"!= {target}")  # fmt: skip
+    raise AssertionError(
+        f"not all offsets committed in {timeout_s}s: {committed(bootstrap, group, topic, partitions)} "
+        f"!= {target}"
+    )
 
 
 def count_items(client: Any, table: str) -> tuple[int, set[str]]:

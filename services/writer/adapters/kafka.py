@@ -193,8 +193,14 @@ class RecordWriter:
             log.debug("lag check failed", extra={"error": str(exc)})
 
 
-def consumer_config(bootstrap: str, group_id: str, max_poll_interval_ms: int) -> dict[str, Any]:
-    return {
+def consumer_config(
+    bootstrap: str,
+    group_id: str,
+    max_poll_interval_ms: int,
+    instance_id: str | None = None,
+    session_timeout_ms: int = 45_000,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
         "bootstrap.servers": bootstrap,
         "group.id": group_id,
         "enable.auto.commit": False,
@@ -202,7 +208,11 @@ def consumer_config(bootstrap: str, group_id: str, max_poll_interval_ms: int) ->
         "auto.offset.reset": "earliest",
         "max.poll.interval.ms": max_poll_interval_ms,
         "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": session_timeout_ms,
     }
+    if instance_id:
+        config["group.instance.id"] = instance_id
+    return config
 
 
 def producer_config(bootstrap: str) -> dict[str, Any]:

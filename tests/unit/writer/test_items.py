@@ -15,20 +15,33 @@ NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
 def record(content: str = "the printer on floor 3 is jammed", **fields: object) -> SanitizedRecord:
     return SanitizedRecord(
-        id="helpdesk:1", source="helpdesk", kind=RecordKind.SQL, content=content, fields=dict(fields),
-        metadata={"table": "tickets"}, collected_at=NOW, dataset="support", content_hash="ab" * 16,
-        pii={"EMAIL_ADDRESS": 2}, sanitized_at=NOW,
-    )  # fmt: skip
+        id="helpdesk:1",
+        source="helpdesk",
+        kind=RecordKind.SQL,
+        content=content,
+        fields=dict(fields),
+        metadata={"table": "tickets"},
+        collected_at=NOW,
+        dataset="support",
+        content_hash="ab" * 16,
+        pii={"EMAIL_ADDRESS": 2},
+        sanitized_at=NOW,
+    )
 
 
 def test_item_has_key_index_attributes_and_decimal_numbers() -> None:
-    item = to_item(record(price=12.5, count=3, nested={"a": [1, 2.25, None, True]}), 1_700_000_000_123, shards=16)
+    item = to_item(
+        record(price=12.5, count=3, nested={"a": [1, 2.25, None, True]}), 1_700_000_000_123, shards=16
+    )
     assert item["id"] == "helpdesk:1"
     assert item["dataset"] == "support"
     assert item["dataset_shard"].startswith("support#")
     assert item["ingested_at"] == Decimal(1_700_000_000_123)
-    assert item["fields"] == {"price": Decimal("12.5"), "count": Decimal(3),
-                              "nested": {"a": [Decimal(1), Decimal("2.25"), None, True]}}  # fmt: skip
+    assert item["fields"] == {
+        "price": Decimal("12.5"),
+        "count": Decimal(3),
+        "nested": {"a": [Decimal(1), Decimal("2.25"), None, True]},
+    }
     assert item["pii"] == {"EMAIL_ADDRESS": Decimal(2)}
     assert item["collected_at"] == "2026-11-25T12:00:00+00:00"
     assert not any(isinstance(v, float) for v in item["fields"].values())
@@ -46,7 +59,10 @@ def test_numbers_dynamodb_cannot_hold_are_kept_as_text() -> None:
 
 
 def test_empty_keys_are_renamed_at_every_depth() -> None:
-    assert to_dynamo({"": 1, "a": {"": [{"": "x"}]}}) == {EMPTY_KEY: Decimal(1), "a": {EMPTY_KEY: [{EMPTY_KEY: "x"}]}}
+    assert to_dynamo({"": 1, "a": {"": [{"": "x"}]}}) == {
+        EMPTY_KEY: Decimal(1),
+        "a": {EMPTY_KEY: [{EMPTY_KEY: "x"}]},
+    }
 
 
 def test_same_record_and_timestamp_give_the_same_item() -> None:
