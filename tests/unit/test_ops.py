@@ -20,7 +20,9 @@ def test_health_readiness_and_metrics() -> None:
     registry = CollectorRegistry()
     Counter("tuneline_test_things_total", "things", registry=registry).inc(3)
     state = {"ready": False}
-    server = OpsServer(0, ready=lambda: (state["ready"], "kafka"), registry=registry, host="127.0.0.1").start()
+    server = OpsServer(
+        0, ready=lambda: (state["ready"], "kafka"), registry=registry, host="127.0.0.1"
+    ).start()
     base = f"http://127.0.0.1:{server.port}"
     try:
         assert _get(f"{base}/healthz") == (200, "ok\n")
