@@ -13,6 +13,9 @@ from libs.devstack.probes import dynamodb_answers, wait_until
 from libs.devstack.process import DaemonProcess
 from libs.devstack.settings import DYNALITE_VERSION
 
+# Our launcher (shared with the image): dynalite's own CLI dies when a client disconnects mid-request.
+SERVE_JS = Path(__file__).parent / "images" / "dynalite" / "serve.js"
+
 
 def install_dynalite(cache_dir: Path, version: str = DYNALITE_VERSION) -> Path:
     """``npm install dynalite@version`` into the cache, once; returns its ``node_modules`` folder."""
@@ -82,9 +85,11 @@ class DynaliteProcess:
             raise StartError("Node.js is needed to run dynalite: apt-get install nodejs")
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
-        cli = self.modules / "dynalite" / "cli.js"
+        cli = SERVE_JS
         self.daemon.start(
-            [self.node, str(cli), *dynalite_args(self.port, str(data))], die_with_parent=self.die_with_parent
+            [self.node, str(cli), *dynalite_args(self.port, str(data))],
+            env={"NODE_PATH": str(self.modules)},
+            die_with_parent=self.die_with_parent,
         )
         try:
             wait_until(
