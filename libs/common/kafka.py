@@ -3,11 +3,38 @@
 from __future__ import annotations
 
 import logging
+import socket
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 log = logging.getLogger(__name__)
+
+
+def kafka_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
+    """True when the broker returns cluster metadata with a controller (KRaft quorum is up)."""
+    host, _, port = bootstrap.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            pass
+    except OSError:
+        return False
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": 0, "logger": _quiet_logger}
+    admin = AdminClient(config)
+    try:
+        cluster = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s)
+        return cluster.controller is not None and bool(cluster.nodes)
+    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        return False
+
+
+class _QuietLogger(logging.Logger):
+    def log(self, *args: object, **kwargs: object) -> None:  # librdkafka's connection-refused noise
+        return None
+
+
+_quiet_logger = _QuietLogger("librdkafka")
 
 
 def ensure_topics(

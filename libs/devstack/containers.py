@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,30 +120,14 @@ class KafkaContainer:
             for key, value in env.items():
                 c.with_env(key, value)
             c.with_bind_ports(self.port, self.port)
-        self._container = c.start()
-        try:
-            wait_until(
-                lambda: kafka_answers(self.bootstrap),
-                f"Kafka container {self.image}",
-                timeout_s,
-                still_alive=lambda: _running(self._container),
-            )
-        except StartError as exc:
-            logs = self.logs()
-            self.stop()
-            raise StartError(f"{exc}; container log:\n{logs}") from None
+        self._container = _start_and_wait(
+            c, lambda: kafka_answers(self.bootstrap), f"Kafka container {self.image}", timeout_s
+        )
         return self.bootstrap
 
-    def logs(self) -> str:
-        if self._container is None:
-            return ""
-        out, err = self._container.get_logs()
-        return str((out + err).decode(errors="replace"))[-3000:]
-
     def stop(self) -> None:
-        if self._container is not None:
-            self._container.stop()
-            self._container = None
+        _stop(self._container)
+        self._container = None
 
 
 @dataclass
@@ -164,27 +149,28 @@ class DynamoContainer:
         else:  # amazon/dynamodb-local
             c.with_command(["-jar", "DynamoDBLocal.jar", "-inMemory", "-sharedDb", "-port", str(self.port)])
             c.with_bind_ports(self.port, self.port)
-        self._container = c.start()
-        try:
-            wait_until(
-                lambda: dynamodb_answers(self.endpoint),
-                f"DynamoDB container {self.image}",
-                timeout_s,
-                still_alive=lambda: _running(self._container),
-            )
-        except StartError as exc:
-            logs = self.logs()
-            self.stop()
-            raise StartError(f"{exc}; container log:\n{logs}") from None
+        self._container = _start_and_wait(
+            c, lambda: dynamodb_answers(self.endpoint), f"DynamoDB container {self.image}", timeout_s
+        )
         return self.endpoint
 
-    def logs(self) -> str:
-        if self._container is None:
-            return ""
-        out, err = self._container.get_logs()
-        return str((out + err).decode(errors="replace"))[-3000:]
-
     def stop(self) -> None:
-        if self._container is not None:
-            self._container.stop()
-            self._container = None
+        _stop(self._container)
+        self._container = None
+
+
+def _start_and_wait(spec: Any, check: Callable[[], bool], what: str, timeout_s: float) -> Any:
+    """Start the container and wait until ``check`` passes; on failure remove it and show its log."""
+    started = spec.start()
+    try:
+        wait_until(check, what, timeout_s, still_alive=lambda: _running(started))
+    except StartError as exc:
+        out, err = started.get_logs()
+        started.stop()
+        raise StartError(f"{exc}; container log:\n{(out + err).decode(errors='replace')[-3000:]}") from None
+    return started
+
+
+def _stop(container: Any) -> None:
+    if container is not None:
+        container.stop()

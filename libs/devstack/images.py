@@ -212,8 +212,7 @@ class ImageBuilder:
         inputs = _digest(
             *(sorted(recipe_dir.iterdir())),
             self.base_image,
-            *(str(v) for v in extra.values()),
-            *(v for v in extra.values() if isinstance(v, str)),
+            *(str(v) for v in extra.values()),  # a folder by its path (versioned), a file by its text
         )
         if not force and image_label(tag, INPUTS_LABEL) == inputs:
             self.on_step(f"{tag} is up to date")

@@ -6,15 +6,16 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
 
 import boto3
 from botocore.config import Config
-from confluent_kafka.admin import AdminClient
 
+from libs.common.kafka import kafka_answers
 from libs.devstack.errors import StartError
 
 log = logging.getLogger(__name__)
+
+__all__ = ["dynamodb_answers", "kafka_answers", "port_open", "wait_until"]
 
 # dynalite accepts any credentials; boto3 still refuses to sign without some.
 LOCAL_AWS_KEY_ID = "tuneline"
@@ -26,20 +27,6 @@ def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
         with socket.create_connection((host, port), timeout=timeout_s):
             return True
     except OSError:
-        return False
-
-
-def kafka_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
-    """True when the broker returns cluster metadata with a controller (KRaft quorum is up)."""
-    host, _, port = bootstrap.rpartition(":")
-    if not port_open(host, int(port)):
-        return False
-    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": 0, "logger": _quiet_logger}
-    admin = AdminClient(config)
-    try:
-        cluster = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s)
-        return cluster.controller is not None and bool(cluster.nodes)
-    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
         return False
 
 
@@ -77,11 +64,3 @@ def wait_until(
         time.sleep(delay)
         delay = min(delay * 1.5, 2.0)
     raise StartError(f"{what} did not answer within {timeout_s:.0f}s")
-
-
-class _QuietLogger(logging.Logger):
-    def log(self, *args: object, **kwargs: object) -> None:  # librdkafka's connection-refused noise
-        return None
-
-
-_quiet_logger = _QuietLogger("librdkafka")

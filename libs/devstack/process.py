@@ -63,9 +63,6 @@ class DaemonProcess:
         self.pid_path.write_text(f"{proc.pid} {stat[1] if stat else ''}")
         return proc.pid
 
-    def exited_early(self) -> bool:
-        return self.pid_path.exists() and self.pid() is None
-
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop the process (SIGTERM, then SIGKILL after ``timeout_s``); False if it was not running."""
         pid = self.pid()

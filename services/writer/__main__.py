@@ -12,10 +12,9 @@ import boto3
 from botocore.config import Config
 from confluent_kafka import Consumer, Producer
 
-from libs.common.kafka import ensure_topics
+from libs.common.kafka import ensure_topics, kafka_answers
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
-from libs.devstack.probes import kafka_answers
 from libs.schemas import Table, table_name
 from services.writer.adapters.dynamodb import DynamoBatchWriter
 from services.writer.adapters.kafka import RecordWriter, consumer_config, producer_config
