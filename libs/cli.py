@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -37,9 +38,17 @@ def _add_service(name: str, help_text: str) -> typer.Typer:
     group = typer.Typer(no_args_is_help=True, help=help_text)
 
     @group.command("run", help=f"Run the {name} (same as python -m services.{name}).")
-    def run() -> None:
+    def run(
+        config: Annotated[
+            Path | None, typer.Option("--config", help="The YAML file (default: from settings).")
+        ] = None,
+    ) -> None:
         module = importlib.import_module(f"services.{name}.__main__")
-        raise typer.Exit(module.main())
+        if config is None:
+            raise typer.Exit(module.main())
+        if "config_file" not in inspect.signature(module.main).parameters:
+            raise typer.BadParameter(f"the {name} has no YAML configuration", param_hint="--config")
+        raise typer.Exit(module.main(config_file=str(config)))
 
     app.add_typer(group, name=name)
     return group

@@ -24,6 +24,8 @@ done
 # Kafka 4 needs Java 17 or newer; an older default java gets a 17 beside it.
 java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/ *java.specification.version = //p' || true)
 if [[ -n "$java_major" && "${java_major%%.*}" -lt 17 ]]; then missing+=(openjdk-17-jre-headless); fi
+# The collector's tests run a PostgreSQL server (Debian keeps its binaries off PATH).
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 # Debian's python3 needs python3-venv for `python3 -m venv`.
 if command -v python3 >/dev/null 2>&1 && ! python3 -c "import ensurepip" 2>/dev/null; then missing+=(python3-venv); fi
 if ((${#missing[@]})); then

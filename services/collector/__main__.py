@@ -1,22 +1,102 @@
-"""Entry point: ``python -m services.collector`` or ``tuneline collector run``."""
+"""Entry point: ``python -m services.collector`` or ``tuneline collector run --config sources.yaml``."""
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 
+from confluent_kafka import Producer
+from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
+
+from libs.common.kafka import ensure_topics, kafka_answers
 from libs.common.logging import configure_logging
-from services.collector.settings import get_settings
+from libs.common.ops import OpsServer
+from libs.schemas.names import raw_topic
+from services.collector.adapters.kafka import OffsetStore, producer_config
+from services.collector.core.errors import CollectorError
+from services.collector.runner import SourceRunner
+from services.collector.settings import CollectorSettings, get_settings
+from services.collector.sources import build_source, load_sources
 
 log = logging.getLogger("services.collector")
 
 
-def main() -> int:
+def wait_for_kafka(settings: CollectorSettings) -> None:
+    check = retry(
+        retry=retry_if_result(lambda ok: not ok),
+        wait=wait_fixed(1.0),
+        stop=stop_after_delay(settings.startup_timeout_s),
+        retry_error_callback=lambda _state: False,
+    )(kafka_answers)
+    if not check(settings.shared.kafka_bootstrap):
+        raise CollectorError(f"Kafka at {settings.shared.kafka_bootstrap} did not answer")
+
+
+def main(config_file: str | None = None) -> int:
     settings = get_settings()
-    configure_logging(settings.shared.log_level, settings.shared.log_format)
-    # The service itself lands with issue #3; until then say so instead of pretending to run.
-    log.error("the collector is not implemented yet (issue #3)", extra={"http_port": settings.http_port})
-    return 2
+    shared = settings.shared
+    configure_logging(shared.log_level, shared.log_format)
+    try:
+        sources = load_sources(config_file or settings.config_file).sources
+        wait_for_kafka(settings)
+        offsets = OffsetStore(shared.kafka_bootstrap, settings.offsets_topic)
+        if settings.create_topics:
+            ensure_topics(shared.kafka_bootstrap, {raw_topic(s.name): s.topic_partitions for s in sources})
+            ensure_topics(shared.kafka_bootstrap, {settings.dlq_topic: 1})
+            offsets.ensure_topic()
+        checkpoints = offsets.load()
+    except (CollectorError, TimeoutError) as exc:
+        log.error("collector cannot start", extra={"error": str(exc)})
+        return 2
+
+    config = producer_config(
+        shared.kafka_bootstrap, settings.compression, settings.linger_ms, settings.queue_max_kbytes
+    )
+    runners = [
+        SourceRunner(
+            build_source(source),
+            source.kind,
+            Producer(config),
+            raw_topic(source.name),
+            settings.dlq_topic,
+            settings.offsets_topic,
+            checkpoints.get(source.name, {}),
+            source.poll_interval_s,
+            settings.checkpoint_interval_s,
+        )
+        for source in sources
+    ]
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    threads = [
+        threading.Thread(target=runner.run, args=(stop,), name=f"source-{runner.name}") for runner in runners
+    ]
+
+    def ready() -> tuple[bool, str]:
+        dead = [t.name for t in threads if not t.is_alive()]
+        if dead:
+            return False, f"stopped: {dead}"
+        return kafka_answers(shared.kafka_bootstrap), "kafka"
+
+    ops = OpsServer(settings.http_port, ready=ready).start()
+    for thread in threads:
+        thread.start()
+    log.info(
+        "collector started", extra={"sources": [r.name for r in runners], "resumed": sorted(checkpoints)}
+    )
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        ops.stop()
+    log.info("collector stopped cleanly")
+    return 0
 
 
 if __name__ == "__main__":

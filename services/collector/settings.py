@@ -1,14 +1,16 @@
 """Settings of the collector (env prefix ``TUNELINE_COLLECTOR_``); shared connection settings live in
-``libs.common.settings``."""
+``libs.common.settings`` and the sources themselves in the YAML file named by ``config_file``."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.common.settings import SharedSettings, get_shared_settings
+from libs.schemas.names import COLLECTOR_OFFSETS_TOPIC, RAW_DLQ_TOPIC
 
 
 class CollectorSettings(BaseSettings):
@@ -16,6 +18,18 @@ class CollectorSettings(BaseSettings):
 
     http_port: int = Field(default=8081, description="Health, readiness and metrics endpoints.")
     config_file: str = Field(default="config/sources.yaml", description="Sources to collect (YAML).")
+    compression: Literal["lz4", "zstd", "snappy", "gzip", "none"] = "lz4"
+    linger_ms: int = Field(default=20, ge=0, description="How long the producer waits to fill a batch.")
+    queue_max_kbytes: int = Field(
+        default=65536, ge=1024, description="Producer queue per source; when full, the source waits."
+    )
+    checkpoint_interval_s: float = Field(
+        default=1.0, gt=0, description="Most one checkpoint per source per ..."
+    )
+    offsets_topic: str = COLLECTOR_OFFSETS_TOPIC
+    dlq_topic: str = RAW_DLQ_TOPIC
+    create_topics: bool = Field(default=True, description="Create missing topics at start.")
+    startup_timeout_s: float = Field(default=60.0, gt=0, description="How long to wait for Kafka at start.")
 
     @property
     def shared(self) -> SharedSettings:

@@ -13,11 +13,11 @@ import pytest
 from botocore.exceptions import ClientError
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from libs.common.backoff import Backoff
 from libs.schemas import Table, table_name
 from services.writer.adapters.dynamodb import DynamoBatchWriter
 from services.writer.adapters.kafka import RecordWriter, consumer_config, producer_config
 from services.writer.adapters.tables import DatasetCounters, init_tables
-from services.writer.core.backoff import Backoff
 from services.writer.core.batch import BatchLimits
 from services.writer.core.items import item_content
 from tests.integration.writer_helpers import (

@@ -14,7 +14,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from services.writer.core.backoff import Backoff
+from libs.common.backoff import Backoff
 from services.writer.core.errors import BatchWriteFailed
 
 log = logging.getLogger(__name__)

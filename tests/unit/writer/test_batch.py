@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 
-from services.writer.core.backoff import Backoff
+from libs.common.backoff import Backoff
 from services.writer.core.batch import Batch, BatchLimits
 
 

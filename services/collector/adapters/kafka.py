@@ -1,0 +1,122 @@
+"""Kafka edges of the collector: the producer settings, dead-letter envelopes, and the offset store.
+
+Checkpoints live in the compacted topic ``collector.offsets``, keyed by source name, as Kafka Connect
+keeps source offsets: the latest message per key is the position to resume from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from typing import Any, Final
+
+import orjson
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from libs.common.kafka import ensure_topics
+from libs.schemas.names import COLLECTOR_OFFSETS_TOPIC
+from services.collector.core.items import Checkpoint, Reject
+
+log = logging.getLogger(__name__)
+
+OFFSETS_TOPIC_CONFIG: Final = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+MAX_ORIGINAL_IN_DLQ: Final = 512 * 1024
+
+
+def producer_config(
+    bootstrap: str, compression: str = "lz4", linger_ms: int = 20, queue_max_kbytes: int = 65536
+) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,  # implies acks=all and ordered, de-duplicated retries
+        "acks": "all",
+        "compression.type": compression,
+        "linger.ms": linger_ms,
+        "batch.size": 1_000_000,
+        "queue.buffering.max.kbytes": queue_max_kbytes,
+        "queue.buffering.max.messages": 1_000_000,
+        "client.id": "tuneline-collector",
+    }
+
+
+def checkpoint_message(source: str, checkpoint: Checkpoint) -> bytes:
+    return orjson.dumps(
+        {"source": source, "position": checkpoint, "updated_at": dt.datetime.now(dt.UTC)},
+        option=orjson.OPT_UTC_Z,
+    )
+
+
+def dead_letter_message(source: str, kind: str, reject: Reject) -> bytes:
+    # The reason and position, never a parsed value in logs; the original travels in the body only.
+    envelope: dict[str, Any] = {
+        "reason": reject.reason,
+        "detail": reject.detail,
+        "source": source,
+        "kind": kind,
+        "where": reject.where,
+        "position": {"partition": reject.position[0], "offset": reject.position[1]},
+        "rejected_at": dt.datetime.now(dt.UTC),
+    }
+    if reject.original and len(reject.original) <= MAX_ORIGINAL_IN_DLQ:
+        envelope["original"] = reject.original.decode(errors="replace")
+    return orjson.dumps(envelope, option=orjson.OPT_UTC_Z)
+
+
+class OffsetStore:
+    """Reads every source's last checkpoint from the compacted offsets topic."""
+
+    def __init__(self, bootstrap: str, topic: str = COLLECTOR_OFFSETS_TOPIC, partitions: int = 1) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.partitions = partitions
+
+    def ensure_topic(self) -> None:
+        ensure_topics(self.bootstrap, {self.topic: self.partitions}, config=OFFSETS_TOPIC_CONFIG)
+
+    def load(self, timeout_s: float = 30.0) -> dict[str, Checkpoint]:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"tuneline-collector-offsets-{uuid.uuid4().hex[:8]}",  # never committed
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        try:
+            metadata = consumer.list_topics(self.topic, timeout=timeout_s).topics[self.topic]
+            if metadata.error is not None:
+                raise KafkaException(metadata.error)
+            partitions = [TopicPartition(self.topic, p, 0) for p in metadata.partitions]
+            ends = {}
+            for tp in partitions:
+                low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+                if high > low:
+                    ends[tp.partition] = high
+                    tp.offset = low
+            checkpoints: dict[str, Checkpoint] = {}
+            consumer.assign([tp for tp in partitions if tp.partition in ends])
+            deadline = time.monotonic() + timeout_s
+            while ends:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"reading {self.topic} took over {timeout_s}s")
+                msg = consumer.poll(1.0)
+                if msg is None:
+                    continue
+                if msg.error() is not None:
+                    raise KafkaException(msg.error())
+                key = (msg.key() or b"").decode()
+                value = msg.value()
+                if value is None:
+                    checkpoints.pop(key, None)  # a tombstone: the source was reset
+                else:
+                    position = orjson.loads(value).get("position")
+                    if isinstance(position, dict):
+                        checkpoints[key] = position
+                partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
+                if offset + 1 >= ends.get(partition, 0):
+                    ends.pop(partition, None)
+            return checkpoints
+        finally:
+            consumer.close()

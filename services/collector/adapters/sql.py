@@ -1,0 +1,173 @@
+"""SQL source: a table or a query read incrementally through SQLAlchemy (any dialect)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import JsonValue
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from libs.schemas.records import RecordKind
+from services.collector.core.config import SqlSourceConfig
+from services.collector.core.errors import ConfigError, ConversionError, SourceUnavailable
+from services.collector.core.items import Checkpoint, Item, Reject
+from services.collector.core.jsonsafe import row_to_fields
+from services.collector.core.records import RecordFactory, utc_now
+from services.collector.core.sql import CURSOR_PARTITION, CursorPlan, upper_bound
+from services.collector.core.template import ContentTemplate, default_content
+
+log = logging.getLogger(__name__)
+
+
+class SqlSource:
+    def __init__(
+        self,
+        config: SqlSourceConfig,
+        engine: Engine | None = None,
+        clock: Callable[[], Any] = utc_now,
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self._engine = engine
+        self._clock = clock
+        self._factory = RecordFactory(config.name, RecordKind.SQL, config.max_record_bytes, clock)
+        self._template = ContentTemplate(config.content_template) if config.content_template else None
+        self._selectable: sa.FromClause | None = None
+        self._plan: CursorPlan | None = None
+        self._aware = config.cursor_timezone == "aware"
+        self._last: tuple[Any, ...] | None = None
+        self._label = config.table or "query"
+
+    # -- opening: reflect the table, check the columns, restore the cursor --------------------------
+
+    def open(self, checkpoint: Checkpoint) -> None:
+        if self._engine is None:
+            self._engine = sa.create_engine(
+                self.config.url.get_secret_value(), pool_pre_ping=True, pool_size=1, max_overflow=1
+            )
+        try:
+            self._selectable, self._plan = self._describe(self._engine)
+            self._last = self._plan.resume_after(checkpoint.get(CURSOR_PARTITION))
+            if self._last is None and self.config.initial == "latest" and CURSOR_PARTITION not in checkpoint:
+                self._last = self._newest_row(self._engine)
+        except SQLAlchemyError as exc:
+            raise SourceUnavailable(f"source {self.name!r}: cannot open: {_brief(exc)}") from exc
+        except ConversionError as exc:
+            raise ConfigError(f"source {self.name!r}: {exc}") from exc
+        log.info(
+            "sql source opened",
+            extra={
+                "source": self.name,
+                "order": list(self._plan.order_columns),
+                "resuming": self._last is not None,
+            },
+        )
+
+    def _describe(self, engine: Engine) -> tuple[sa.FromClause, CursorPlan]:
+        config = self.config
+        if config.table is not None:
+            table = sa.Table(config.table, sa.MetaData(), schema=config.db_schema, autoload_with=engine)
+            key = tuple(config.key) or tuple(str(c.name) for c in table.primary_key.columns)
+            if not key:
+                raise ConfigError(f"source {self.name!r}: table {config.table} has no primary key; set 'key'")
+            cursor = config.cursor or (key[0] if len(key) == 1 else "")
+            if not cursor:
+                raise ConfigError(f"source {self.name!r}: set 'cursor' (the key has several columns)")
+            wanted = list(config.columns or [str(c.name) for c in table.columns])
+            needed = [*wanted, *(c for c in (cursor, *key) if c not in wanted)]
+            missing = [c for c in needed if c not in table.c]
+            if missing:
+                raise ConfigError(f"source {self.name!r}: table {config.table} has no column(s) {missing}")
+            if config.lag_s > 0:
+                cursor_type = table.c[cursor].type
+                if not isinstance(cursor_type, sa.DateTime):
+                    raise ConfigError(f"source {self.name!r}: 'lag_s' needs a timestamp cursor")
+                self._aware = bool(cursor_type.timezone)
+            selectable: sa.FromClause = sa.select(*(table.c[c] for c in needed)).subquery("src")
+        else:
+            key = tuple(config.key)
+            cursor = config.cursor or (key[0] if len(key) == 1 else "")
+            if not cursor:
+                raise ConfigError(f"source {self.name!r}: set 'cursor' (the key has several columns)")
+            columns: list[sa.ColumnClause[Any]] = [sa.column(c) for c in dict.fromkeys((cursor, *key))]
+            assert config.query is not None  # noqa: S101 - guaranteed by the config validator
+            selectable = sa.text(config.query).columns(*columns).subquery("src")
+        return selectable, CursorPlan(cursor, key)
+
+    def _newest_row(self, engine: Engine) -> tuple[Any, ...] | None:
+        assert self._selectable is not None and self._plan is not None  # noqa: S101
+        order = [_raw(self._selectable.c[c]) for c in self._plan.order_columns]
+        stmt = sa.select(*order).order_by(*(c.desc() for c in order)).limit(1)
+        with engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return tuple(row) if row is not None else None
+
+    # -- polling: keyset pages until a short page says we have caught up ----------------------------
+
+    def poll(self) -> Iterator[Item]:
+        if self._engine is None or self._selectable is None or self._plan is None:
+            raise SourceUnavailable(f"source {self.name!r} is not open")
+        plan, src = self._plan, self._selectable
+        # The order columns are compared and checkpointed as the driver returns them, untyped: a typed
+        # round trip can change their text form (SQLite keeps timestamps as text, written by whichever
+        # client inserted them) and then a tie at the cursor would compare unequal.
+        order = [_raw(src.c[c]) for c in plan.order_columns]
+        labels = [f"_tuneline_order_{i}" for i in range(len(order))]
+        upper = upper_bound(self._clock(), self.config.lag_s, self._aware)
+        # A query's own columns are not known in advance, so it is read with `*`.
+        columns: list[Any] = [src] if self.config.table is not None else [sa.literal_column("*")]
+        ordered = (c.label(n) for c, n in zip(order, labels, strict=True))
+        base = sa.select(*columns, *ordered).select_from(src)
+        while True:
+            stmt = base
+            if self._last is not None:
+                last = [sa.literal(v, sa.types.NullType()) for v in self._last]
+                stmt = stmt.where(sa.tuple_(*order) > sa.tuple_(*last))
+            if upper is not None:
+                stmt = stmt.where(src.c[plan.cursor] <= upper)
+            stmt = stmt.order_by(*order).limit(self.config.batch_size)
+            try:
+                with self._engine.connect() as conn:
+                    result = conn.execute(stmt)
+                    # Plain str names: SQLAlchemy's label type is a str subclass orjson refuses.
+                    names = [str(name) for name in result.keys()]
+                    rows = [dict(zip(names, values, strict=True)) for values in result.all()]
+            except SQLAlchemyError as exc:
+                raise SourceUnavailable(f"source {self.name!r}: query failed: {_brief(exc)}") from exc
+            for row in rows:
+                order_values = tuple(row.pop(n) for n in labels)
+                yield self._item(row, order_values)
+                self._last = order_values
+            if len(rows) < self.config.batch_size:
+                return
+
+    def _item(self, row: dict[str, Any], order_values: tuple[Any, ...]) -> Item:
+        assert self._plan is not None  # noqa: S101
+        plan = self._plan
+        position = (CURSOR_PARTITION, plan.position(order_values))
+        key_values = {k: row[k] for k in plan.key}
+        try:
+            fields = row_to_fields(row)
+            metadata: dict[str, JsonValue] = {"table": self._label, "key": row_to_fields(key_values)}
+        except ConversionError as exc:
+            return Reject("conversion_failed", str(exc), position, where={"table": self._label})
+        content = self._template.render(fields) if self._template else default_content(fields)
+        return self._factory.build(plan.natural_key(row), content, fields, metadata, position)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    return sa.type_coerce(column, sa.types.NullType())
+
+
+def _brief(exc: SQLAlchemyError) -> str:
+    # The first line of the driver's message; SQLAlchemy appends the statement and parameters,
+    # and parameters are row values.
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]

@@ -1,0 +1,48 @@
+"""From configuration to running objects: read the sources file, build each source's adapter."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+
+from services.collector.core.config import (
+    LogSourceConfig,
+    SourceConfig,
+    SourcesConfig,
+    SqlSourceConfig,
+    parse_sources,
+)
+from services.collector.core.errors import ConfigError
+from services.collector.core.source import Source
+
+
+def load_sources(path: str | Path, environ: Mapping[str, str] | None = None) -> SourcesConfig:
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read the sources file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"the sources file {path} is not valid YAML: {exc}") from exc
+    return parse_sources(raw, os.environ if environ is None else environ, _read_secret)
+
+
+def _read_secret(path: str) -> str:
+    return Path(path).read_text()
+
+
+def build_source(config: SourceConfig) -> Source:
+    # Imported here so a collector without, say, SQL sources does not need SQLAlchemy's drivers.
+    if isinstance(config, SqlSourceConfig):
+        from services.collector.adapters.sql import SqlSource
+
+        return SqlSource(config)
+    if isinstance(config, LogSourceConfig):
+        from services.collector.adapters.logfiles import LogFileSource
+
+        return LogFileSource(config)
+    from services.collector.adapters.http import HttpSource
+
+    return HttpSource(config)
