@@ -54,9 +54,10 @@ def main(config_file: str | None = None) -> int:
     config = producer_config(
         shared.kafka_bootstrap, settings.compression, settings.linger_ms, settings.queue_max_kbytes
     )
+    stop = threading.Event()
     runners = [
         SourceRunner(
-            build_source(source),
+            build_source(source, stop),
             source.kind,
             Producer(config),
             raw_topic(source.name),
@@ -68,7 +69,6 @@ def main(config_file: str | None = None) -> int:
         )
         for source in sources
     ]
-    stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     threads = [

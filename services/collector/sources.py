@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def _read_secret(path: str) -> str:
     return Path(path).read_text()
 
 
-def build_source(config: SourceConfig) -> Source:
+def build_source(config: SourceConfig, stop: threading.Event | None = None) -> Source:
+    """The adapter for a source; ``stop`` cuts its retry waits short when the collector shuts down."""
     # Imported here so a collector without, say, SQL sources does not need SQLAlchemy's drivers.
     if isinstance(config, SqlSourceConfig):
         from services.collector.adapters.sql import SqlSource
@@ -45,4 +47,6 @@ def build_source(config: SourceConfig) -> Source:
         return LogFileSource(config)
     from services.collector.adapters.http import HttpSource
 
-    return HttpSource(config)
+    if stop is None:
+        return HttpSource(config)
+    return HttpSource(config, sleep=lambda seconds: None if stop.wait(seconds) else None)

@@ -23,7 +23,7 @@ from libs.devstack.servers import free_port
 class Message:
     key: str
     value: dict[str, Any]
-    headers: dict[str, bytes]
+    headers: dict[str, Any]
 
 
 class Collector:

@@ -21,6 +21,7 @@ from libs.devstack.servers import free_port
 from libs.schemas.names import raw_topic
 from libs.schemas.records import stable_record_id
 from tests.integration.collector_helpers import Collector, read_all, wait_for_ids
+from tests.integration.collector_http_app import make_records, serve_api
 
 pytestmark = pytest.mark.integration
 
@@ -182,8 +183,8 @@ def test_log_files_survive_rename_and_copytruncate_rotation_while_tailed(
         f.truncate(0)
     write_steadily(1200)
     (logs / "app.log.3.gz").write_bytes(b"\x1f\x8b not text")  # excluded
-    with open(app, "ab") as f:
-        f.write(b"2026-11-25T10:00:01Z WARN seq=1200 bad bytes \xff\xfe here\n")
+    with open(app, "ab") as binary:
+        binary.write(b"2026-11-25T10:00:01Z WARN seq=1200 bad bytes \xff\xfe here\n")
 
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -262,3 +263,39 @@ def test_config_errors_name_the_source_and_field(
     assert collector.proc is not None
     assert collector.proc.wait(60) == 2
     assert "source 'orders' (sql), field 'batch_size'" in collector.log()
+
+
+def test_http_api_records_arrive_once_through_faults_and_restart(
+    kafka_bootstrap: str, unique_id: str, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "api-token"
+    token_file.write_text("s3cret-token\n")
+    source = f"api-{unique_id}"
+    with serve_api(make_records(157), token="s3cret-token") as api:
+        api.state.fail(503, times=2, retry_after="0")  # the first requests fail and are retried
+        collector = Collector(tmp_path, kafka_bootstrap, unique_id, [
+            {"kind": "http", "name": source, "url": api.url("/cursor"), "records_path": "/items",
+             "auth": {"type": "bearer", "token_file": str(token_file)}, "id_path": "/id",
+             "content_template": "{subject}\n{body}", "poll_interval_s": 0.2,
+             "pagination": {"style": "cursor", "cursor_path": "/next_cursor", "size_param": "limit",
+                            "page_size": 20},
+             "incremental": {"field_path": "/updated_at", "param": "since"}},
+        ]).start()  # fmt: skip
+        topic = raw_topic(source)
+        ids = {stable_record_id(source, f"T-{i:06d}") for i in range(157)}
+        wait_for_ids(kafka_bootstrap, topic, ids, collector=collector)
+        assert collector.stop() == 0
+        api.state.add(make_records(20, start=157))
+        collector.start()
+        ids |= {stable_record_id(source, f"T-{i:06d}") for i in range(157, 177)}
+        wait_for_ids(kafka_bootstrap, topic, ids, collector=collector)
+        time.sleep(1.0)  # a few more passes: they must find nothing new
+        assert collector.stop() == 0
+    messages = read_all(kafka_bootstrap, topic)
+    assert {m.key for m in messages} == ids
+    assert_exactly_once(messages)
+    assert 503 in api.state.statuses
+    assert "s3cret-token" not in collector.log()
+    record = next(m.value for m in messages if m.value["fields"]["id"] == "T-000005")
+    assert record["content"] == "Ticket 5: VPN drops\nThe VPN drops every 5 minutes."
+    assert record["kind"] == "http" and "token" not in str(record["metadata"])

@@ -19,12 +19,15 @@ from pydantic import JsonValue
 
 from services.collector.core.errors import ConversionError
 
-_PLAIN = (str, int, bool, type(None))
+_PLAIN = (str, bool, type(None))
+_INT_RANGE = range(-(2**63), 2**64)  # what JSON encoders and most readers take as an integer
 
 
 def to_json_safe(value: Any) -> JsonValue:
     if isinstance(value, _PLAIN):
         return value
+    if isinstance(value, int):
+        return value if value in _INT_RANGE else str(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, Decimal):

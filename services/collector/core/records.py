@@ -52,19 +52,22 @@ class RecordFactory:
         position: Position,
     ) -> Emit | Reject:
         record_id = stable_record_id(self.source, natural_key)
-        value = orjson.dumps(
-            {
-                "schema_version": RECORD_SCHEMA_VERSION,
-                "id": record_id,
-                "source": self.source,
-                "kind": self._kind_value,
-                "content": content,
-                "fields": fields,
-                "metadata": metadata,
-                "collected_at": self._clock(),
-            },
-            option=orjson.OPT_UTC_Z,
-        )
+        try:
+            value = orjson.dumps(
+                {
+                    "schema_version": RECORD_SCHEMA_VERSION,
+                    "id": record_id,
+                    "source": self.source,
+                    "kind": self._kind_value,
+                    "content": content,
+                    "fields": fields,
+                    "metadata": metadata,
+                    "collected_at": self._clock(),
+                },
+                option=orjson.OPT_UTC_Z,
+            )
+        except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits in parsed JSON
+            return Reject("conversion_failed", str(exc), position, where={"record_id": record_id, **metadata})
         if len(value) > self.max_record_bytes:
             return Reject(
                 reason="record_too_large",
