@@ -28,6 +28,7 @@ test-integration: setup
 bench: setup
 	$(PY) benchmarks/bench_codec.py
 	$(PY) benchmarks/writer.py
+	$(PY) benchmarks/collector.py
 
 # Starts the local stack (Kafka + dynalite) and reports it; the demo issue runs the pipeline on it.
 demo: setup

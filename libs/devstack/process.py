@@ -57,7 +57,7 @@ class DaemonProcess:
                 cwd=self.workdir,
                 env={**os.environ, **(env or {})},
                 start_new_session=True,
-                preexec_fn=_kill_me_with_parent if die_with_parent else None,
+                preexec_fn=kill_me_with_parent if die_with_parent else None,
             )
         stat = _proc_stat(proc.pid)
         self.pid_path.write_text(f"{proc.pid} {stat[1] if stat else ''}")
@@ -105,7 +105,7 @@ def _proc_stat(pid: int) -> tuple[str, str] | None:
     return fields[0], fields[19]
 
 
-def _kill_me_with_parent() -> None:
+def kill_me_with_parent() -> None:
     """Runs in the child before exec: ask Linux to SIGKILL it when its parent exits."""
     import ctypes
 

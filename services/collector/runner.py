@@ -1,8 +1,10 @@
-"""Runs one source: passes at its poll interval, records onto Kafka, checkpoints behind the acks.
+"""Runs one source: passes at its poll interval, records onto Kafka, checkpoints behind delivery barriers.
 
-Each source has its own thread and its own producer, so delivery callbacks run on the thread that
-owns the source's ``PositionTracker`` (no locks), a slow or failing source never blocks another, and
-a full producer queue pushes back on exactly the source that filled it.
+Each source has its own thread and its own producer, so a slow or failing source never blocks another,
+a full producer queue pushes back on exactly the source that filled it, and a barrier (waiting for the
+producer to empty) only ever waits for this source's records. The producer reports failed deliveries
+only (``delivery.report.only.error``): success is known when a barrier's flush returns, which spares a
+Python callback per record.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from functools import partial
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -19,11 +20,13 @@ from libs.common.backoff import Backoff
 from libs.schemas.records import RECORD_SCHEMA_VERSION
 from services.collector import metrics
 from services.collector.adapters.kafka import checkpoint_message, dead_letter_message
-from services.collector.core.checkpoint import DeliveryFailed, PositionTracker
-from services.collector.core.items import Checkpoint, Emit, Item, Reject
+from services.collector.core.checkpoint import OffsetTracker
+from services.collector.core.items import Checkpoint, Emit, Reject
 from services.collector.core.source import Source
 
 log = logging.getLogger(__name__)
+
+_CHECK_EVERY = 1000  # records between two looks at the clock, the stop flag and failed deliveries
 
 
 class SourceRunner:
@@ -47,19 +50,22 @@ class SourceRunner:
         self._topic = topic
         self._dlq_topic = dlq_topic
         self._offsets_topic = offsets_topic
-        self._tracker = PositionTracker(checkpoint)
+        self._tracker = OffsetTracker(checkpoint)
         self._poll_interval_s = poll_interval_s
         self._checkpoint_interval_s = checkpoint_interval_s
         self._backoff = backoff or Backoff(base_s=1.0, cap_s=60.0)
-        self._headers = [
+        self._headers: list[tuple[str, str | bytes | None]] = [
             ("source", source.name.encode()),
             ("kind", kind.encode()),
             ("schema_version", str(RECORD_SCHEMA_VERSION).encode()),
         ]
-        self._last_checkpoint_write = 0.0
-        self._acked_records = 0
-        self._acked_bytes = 0
+        self._on_failure = self._delivery_failed  # one bound method for every record
+        self._sent_records = 0
+        self._sent_bytes = 0
+        self._checkpoint_in_flight = False
+        self._last_barrier = time.monotonic()
         self.passes = 0
+        self.acked_total = 0  # records the broker has acknowledged since start
         self.healthy = True
 
     # -- the loop -------------------------------------------------------------------------------------
@@ -91,126 +97,111 @@ class SourceRunner:
                             "retry_in_s": round(delay, 2),
                         },
                     )
-                    # Every in-flight item is resolved before rewinding, so the checkpoint we reopen at
-                    # covers all that was acknowledged and nothing that was not.
+                    # Everything sent is answered before rewinding, so no late answer can be mistaken
+                    # for one about the records sent after reopening.
                     self._drain()
                     self._tracker.rewind()
                     self._close_source()
                     opened = False
                     stop.wait(delay)
         finally:
-            self._drain()
-            self._write_checkpoint(force=True)
-            self._drain()
+            try:
+                self._barrier()  # what the last pass sent before the stop
+            except Exception as exc:  # noqa: BLE001 - stopping anyway; the next start resumes earlier
+                log.warning("final checkpoint skipped", extra={"source": self.name, "error": str(exc)})
+            self._drain()  # and the checkpoint itself
             if opened:
                 self._close_source()
             log.info(
-                "source stopped",
-                extra={"source": self.name, "checkpoint_positions": len(self._tracker.committed)},
+                "source stopped", extra={"source": self.name, "checkpoint": len(self._tracker.committed)}
             )
 
     def _pass(self, stop: threading.Event) -> None:
-        sent = 0
+        sent = self._tracker.sent
+        produce, topic, headers, on_failure = (
+            self._producer.produce,
+            self._topic,
+            self._headers,
+            self._on_failure,
+        )
+        count = 0
         for item in self.source.poll():
-            self._send(item)
-            sent += 1
-            if sent % 1000 == 0:
+            if type(item) is Emit:
+                while True:
+                    try:
+                        produce(topic, item.value, item.key, on_delivery=on_failure, headers=headers)
+                        break
+                    except BufferError:  # the producer queue is full: wait for the broker, read no further
+                        self._producer.poll(0.1)
+                self._sent_records += 1
+                self._sent_bytes += len(item.value)
+            elif isinstance(item, Reject):
+                self._dead_letter(item)
+            sent[item.position[0]] = item.position[1]
+            count += 1
+            if count % _CHECK_EVERY == 0:
                 self._producer.poll(0)
-                self._check_failures()
-                self._write_checkpoint()
-                if stop.is_set():
+                if self._tracker.failure is not None or stop.is_set():
                     break
-        self._drain()
-        self._check_failures()
-        self._write_checkpoint(force=True)
+                if time.monotonic() - self._last_barrier >= self._checkpoint_interval_s:
+                    self._barrier()
+                    sent = self._tracker.sent  # a barrier starts a new dict
+        self._barrier()
 
-    # -- sending --------------------------------------------------------------------------------------
+    def _dead_letter(self, item: Reject) -> None:
+        metrics.DEAD_LETTERS.labels(self.name, item.reason).inc()
+        log.warning(
+            "input sent to the dead-letter topic",
+            extra={"source": self.name, "reason": item.reason, "detail": item.detail, "where": item.where},
+        )
+        headers = [("reason", item.reason.encode()), ("source", self.name.encode())]
+        self._produce(self._dlq_topic, dead_letter_message(self.name, self._kind, item), headers)
 
-    def _send(self, item: Item) -> None:
-        seq = self._tracker.sent(item.position)
-        if isinstance(item, Emit):
-            self._produce(
-                self._topic, item.value, item.key, partial(self._record_delivered, seq), self._headers
-            )
-        elif isinstance(item, Reject):
-            metrics.DEAD_LETTERS.labels(self.name, item.reason).inc()
-            log.warning(
-                "input sent to the dead-letter topic",
-                extra={
-                    "source": self.name,
-                    "reason": item.reason,
-                    "detail": item.detail,
-                    "where": item.where,
-                },
-            )
-            headers = [("reason", item.reason.encode()), ("source", self.name.encode())]
-            value = dead_letter_message(self.name, self._kind, item)
-            self._produce(self._dlq_topic, value, self.name, partial(self._other_delivered, seq), headers)
-
-    def _produce(self, topic: str, value: bytes, key: str, callback: Any, headers: Any) -> None:
+    def _produce(self, topic: str, value: bytes, headers: Any) -> None:
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=callback, headers=headers)
+                self._producer.produce(topic, value, self.name, on_delivery=self._on_failure, headers=headers)
                 return
             except BufferError:
-                # The producer queue is full: wait for the broker instead of reading further.
                 self._producer.poll(0.1)
 
-    def _record_delivered(self, seq: int, err: KafkaError | None, msg: Message) -> None:
+    def _delivery_failed(self, err: KafkaError | None, _msg: Message) -> None:
         if err is not None:
-            self._tracker.failed(seq, err.str())
-            return
-        self._tracker.acked(seq)
-        self._acked_records += 1
-        self._acked_bytes += len(msg.value() or b"")
+            self._tracker.failed(err.str())
 
-    def _other_delivered(self, seq: int, err: KafkaError | None, _msg: Message) -> None:
-        if err is not None:
-            self._tracker.failed(seq, err.str())
-        else:
-            self._tracker.acked(seq)
+    # -- barriers and checkpoints ---------------------------------------------------------------------
 
-    def _check_failures(self) -> None:
-        if self._tracker.failure is not None:
-            raise DeliveryFailed(f"Kafka did not take a record: {self._tracker.failure}")
+    def _barrier(self) -> None:
+        """Wait for every answer, then checkpoint what was sent (raises ``DeliveryFailed``)."""
+        self._drain()
+        self._last_barrier = time.monotonic()
+        if self._checkpoint_in_flight and self._tracker.failure is None:
+            metrics.CHECKPOINT_TIME.labels(self.name).set(time.time())  # the previous one is stored
+            self._checkpoint_in_flight = False
+        checkpoint = self._tracker.barrier_passed()
+        self.acked_total += self._sent_records
+        metrics.RECORDS.labels(self.name).inc(self._sent_records)
+        metrics.BYTES.labels(self.name).inc(self._sent_bytes)
+        self._sent_records = self._sent_bytes = 0
+        if checkpoint is not None:
+            self._producer.produce(
+                self._offsets_topic,
+                checkpoint_message(self.name, checkpoint),
+                self.name,
+                on_delivery=self._checkpoint_failed,
+            )
+            self._checkpoint_in_flight = True
+
+    def _checkpoint_failed(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:  # the next checkpoint supersedes it; a restart meanwhile re-sends a little more
+            self._checkpoint_in_flight = False
+            log.warning("checkpoint not stored", extra={"source": self.name, "error": err.str()})
 
     def _drain(self) -> None:
         """Wait until the broker has answered for everything sent (flush is looped: it may time out)."""
         while self._producer.flush(5.0) > 0:
             log.warning("waiting for Kafka to acknowledge records", extra={"source": self.name})
-        self._publish_metrics()
-
-    # -- checkpoints ----------------------------------------------------------------------------------
-
-    def _write_checkpoint(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_checkpoint_write < self._checkpoint_interval_s:
-            return
-        checkpoint = self._tracker.take_advance()
-        self._publish_metrics()
-        if checkpoint is None:
-            return
-        self._last_checkpoint_write = now
-        self._produce(
-            self._offsets_topic,
-            checkpoint_message(self.name, checkpoint),
-            self.name,
-            self._checkpoint_delivered,
-            None,
-        )
-
-    def _checkpoint_delivered(self, err: KafkaError | None, _msg: Message) -> None:
-        if err is None:
-            metrics.CHECKPOINT_TIME.labels(self.name).set(time.time())
-        else:  # the next checkpoint supersedes it; a restart meanwhile re-sends a little more
-            log.warning("checkpoint not stored", extra={"source": self.name, "error": err.str()})
-
-    def _publish_metrics(self) -> None:
-        if self._acked_records:
-            metrics.RECORDS.labels(self.name).inc(self._acked_records)
-            metrics.BYTES.labels(self.name).inc(self._acked_bytes)
-            self._acked_records = self._acked_bytes = 0
-        metrics.IN_FLIGHT.labels(self.name).set(self._tracker.in_flight)
+        metrics.IN_FLIGHT.labels(self.name).set(0)
 
     def _set_health(self, ok: bool) -> None:
         self.healthy = ok

@@ -14,8 +14,9 @@ from typing import Any
 
 import orjson
 import yaml
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from libs.devstack.process import kill_me_with_parent
 from libs.devstack.servers import free_port
 
 
@@ -57,6 +58,7 @@ class Collector:
             },
             stdout=log,
             stderr=log,
+            preexec_fn=kill_me_with_parent,  # a killed test run leaves no collector behind
         )
         return self
 
@@ -73,6 +75,10 @@ class Collector:
         self.proc.wait(30)
         self.proc = None
 
+    def kill_if_running(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -81,7 +87,8 @@ class Collector:
 
 
 def read_all(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Message]:
-    """Every message now in ``topic`` (up to its end offsets), from the beginning."""
+    """Every message now in ``topic`` (up to its end offsets), from the beginning; [] while the topic
+    does not exist or has no leader yet (callers poll)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -96,7 +103,10 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Messag
         ends: dict[int, int] = {}
         assignment = []
         for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            try:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            except KafkaException:  # a topic created a moment ago may have no leader yet
+                return []
             if high > low:
                 ends[p] = high
                 assignment.append(TopicPartition(topic, p, low))

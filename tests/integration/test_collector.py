@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from libs.schemas.names import raw_topic
 from libs.schemas.records import stable_record_id
 from tests.integration.collector_helpers import Collector, read_all, wait_for_ids
 from tests.integration.collector_http_app import make_records, serve_api
+
+MakeCollector = Callable[[list[dict[str, Any]]], Collector]
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +40,7 @@ def assert_exactly_once(messages: list[Any]) -> None:
 
 
 def test_sql_sources_collect_every_row_once_with_ties_late_commits_and_restart(
-    kafka_bootstrap: str, postgres_url: str, unique_id: str, tmp_path: Path
+    kafka_bootstrap: str, postgres_url: str, unique_id: str, tmp_path: Path, make_collector: MakeCollector
 ) -> None:
     pg_table, pg_source, lite_source = f"tickets_{unique_id}", f"pg-{unique_id}", f"lite-{unique_id}"
     engine = sa.create_engine(postgres_url)
@@ -67,7 +70,7 @@ def test_sql_sources_collect_every_row_once_with_ties_late_commits_and_restart(
         {"kind": "sql", "name": lite_source, "url_env": "LITE_URL", "table": "contacts",
          "poll_interval_s": 0.2},
     ]  # fmt: skip
-    collector = Collector(tmp_path, kafka_bootstrap, unique_id, sources)
+    collector = make_collector(sources)
     collector.start(LITE_URL=f"sqlite:///{lite_path}")
     pg_topic, lite_topic = raw_topic(pg_source), raw_topic(lite_source)
     wait_for_ids(kafka_bootstrap, pg_topic, sql_ids(pg_source, range(1, 1001)), collector=collector)
@@ -151,13 +154,13 @@ def seqs(messages: list[Any]) -> Counter[int]:
 
 
 def test_log_files_survive_rename_and_copytruncate_rotation_while_tailed(
-    kafka_bootstrap: str, unique_id: str, tmp_path: Path
+    kafka_bootstrap: str, unique_id: str, tmp_path: Path, make_collector: MakeCollector
 ) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     app = logs / "app.log"
     source = f"app-{unique_id}"
-    collector = Collector(tmp_path, kafka_bootstrap, unique_id, [
+    collector = make_collector([
         {"kind": "log", "name": source, "paths": [str(logs / "app.log*")], "exclude": ["*.gz"],
          "poll_interval_s": 0.1, "multiline": {"start_pattern": r"^\d{4}-", "flush_after_s": 0.3}},
     ]).start()  # fmt: skip
@@ -213,7 +216,7 @@ def test_log_files_survive_rename_and_copytruncate_rotation_while_tailed(
 
 
 def test_bad_input_goes_to_the_dead_letter_topic_and_a_broken_source_stops_nothing(
-    kafka_bootstrap: str, unique_id: str, tmp_path: Path
+    kafka_bootstrap: str, unique_id: str, tmp_path: Path, make_collector: MakeCollector
 ) -> None:
     events = tmp_path / "events.jsonl"
     lines = [
@@ -225,7 +228,7 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_a_broken_source_stops_nothi
     ]
     events.write_bytes(b"\n".join(lines) + b"\n")
     good, broken = f"events-{unique_id}", f"down-{unique_id}"
-    collector = Collector(tmp_path, kafka_bootstrap, unique_id, [
+    collector = make_collector([
         {"kind": "log", "name": good, "paths": [str(events)], "parser": "json", "max_record_bytes": 2048,
          "poll_interval_s": 0.1},
         # Nothing listens on this port: the source fails on every pass and is retried with backoff.
@@ -255,9 +258,9 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_a_broken_source_stops_nothi
 
 
 def test_config_errors_name_the_source_and_field(
-    kafka_bootstrap: str, unique_id: str, tmp_path: Path
+    kafka_bootstrap: str, unique_id: str, tmp_path: Path, make_collector: MakeCollector
 ) -> None:
-    collector = Collector(tmp_path, kafka_bootstrap, unique_id, [
+    collector = make_collector([
         {"kind": "sql", "name": "orders", "url": "sqlite://", "table": "t", "batch_size": 0},
     ]).start()  # fmt: skip
     assert collector.proc is not None
@@ -266,14 +269,14 @@ def test_config_errors_name_the_source_and_field(
 
 
 def test_http_api_records_arrive_once_through_faults_and_restart(
-    kafka_bootstrap: str, unique_id: str, tmp_path: Path
+    kafka_bootstrap: str, unique_id: str, tmp_path: Path, make_collector: MakeCollector
 ) -> None:
     token_file = tmp_path / "api-token"
     token_file.write_text("s3cret-token\n")
     source = f"api-{unique_id}"
     with serve_api(make_records(157), token="s3cret-token") as api:
         api.state.fail(503, times=2, retry_after="0")  # the first requests fail and are retried
-        collector = Collector(tmp_path, kafka_bootstrap, unique_id, [
+        collector = make_collector([
             {"kind": "http", "name": source, "url": api.url("/cursor"), "records_path": "/items",
              "auth": {"type": "bearer", "token_file": str(token_file)}, "id_path": "/id",
              "content_template": "{subject}\n{body}", "poll_interval_s": 0.2,

@@ -32,9 +32,13 @@ def producer_config(
         "bootstrap.servers": bootstrap,
         "enable.idempotence": True,  # implies acks=all and ordered, de-duplicated retries
         "acks": "all",
+        # Success is learned from flush() at checkpoint barriers; only failures call back per record.
+        "delivery.report.only.error": True,
         "compression.type": compression,
         "linger.ms": linger_ms,
         "batch.size": 1_000_000,
+        # Room for a record at the largest max_record_bytes allowed by default plus its headers.
+        "message.max.bytes": 1_048_576,
         "queue.buffering.max.kbytes": queue_max_kbytes,
         "queue.buffering.max.messages": 1_000_000,
         "client.id": "tuneline-collector",

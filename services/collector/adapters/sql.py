@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -125,8 +125,7 @@ class SqlSource:
         while True:
             stmt = base
             if self._last is not None:
-                last = [sa.literal(v, sa.types.NullType()) for v in self._last]
-                stmt = stmt.where(sa.tuple_(*order) > sa.tuple_(*last))
+                stmt = stmt.where(_after(order, self._last))
             if upper is not None:
                 stmt = stmt.where(src.c[plan.cursor] <= upper)
             stmt = stmt.order_by(*order).limit(self.config.batch_size)
@@ -135,32 +134,49 @@ class SqlSource:
                     result = conn.execute(stmt)
                     # Plain str names: SQLAlchemy's label type is a str subclass orjson refuses.
                     names = [str(name) for name in result.keys()]
-                    rows = [dict(zip(names, values, strict=True)) for values in result.all()]
+                    rows = result.all()
             except SQLAlchemyError as exc:
                 raise SourceUnavailable(f"source {self.name!r}: query failed: {_brief(exc)}") from exc
+            # Row layout: the selected columns, then the untyped order columns.
+            width = len(names) - len(labels)
+            columns = names[:width]
+            key_at = [columns.index(k) for k in plan.key]
             for row in rows:
-                order_values = tuple(row.pop(n) for n in labels)
-                yield self._item(row, order_values)
+                order_values = tuple(row[width:])
+                yield self._item(columns, row[:width], [row[i] for i in key_at], order_values)
                 self._last = order_values
             if len(rows) < self.config.batch_size:
                 return
 
-    def _item(self, row: dict[str, Any], order_values: tuple[Any, ...]) -> Item:
+    def _item(
+        self, columns: list[str], values: Sequence[Any], key_values: list[Any], order_values: tuple[Any, ...]
+    ) -> Item:
         assert self._plan is not None  # noqa: S101
         plan = self._plan
         position = (CURSOR_PARTITION, plan.position(order_values))
-        key_values = {k: row[k] for k in plan.key}
         try:
-            fields = row_to_fields(row)
-            metadata: dict[str, JsonValue] = {"table": self._label, "key": row_to_fields(key_values)}
+            fields = row_to_fields(columns, values)
+            key = {name: fields[name] for name in plan.key}
         except ConversionError as exc:
             return Reject("conversion_failed", str(exc), position, where={"table": self._label})
+        metadata: dict[str, JsonValue] = {"table": self._label, "key": key}
         content = self._template.render(fields) if self._template else default_content(fields)
-        return self._factory.build(plan.natural_key(row), content, fields, metadata, position)
+        return self._factory.build(plan.natural_key(key_values), content, fields, metadata, position)
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+
+def _after(order: list[sa.ColumnElement[Any]], last: tuple[Any, ...]) -> sa.ColumnElement[bool]:
+    """``(c, k...) > (:c, :k...)`` written so that an index on the order columns is seeked, not
+    scanned: ``c >= :c AND (c > :c OR (k...) > (:k...))`` (SQLite, for one, scans for a row-value
+    comparison)."""
+    values = [sa.literal(v, sa.types.NullType()) for v in last]
+    if len(order) == 1:
+        return order[0] > values[0]
+    rest = order[1] > values[1] if len(order) == 2 else sa.tuple_(*order[1:]) > sa.tuple_(*values[1:])
+    return sa.and_(order[0] >= values[0], sa.or_(order[0] > values[0], rest))
 
 
 def _raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

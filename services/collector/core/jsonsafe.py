@@ -10,7 +10,7 @@ import base64
 import datetime as dt
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -58,10 +58,17 @@ def _decimal(value: Decimal) -> JsonValue:
     return as_float if Decimal(repr(as_float)) == value else str(value)
 
 
-def row_to_fields(row: Mapping[str, Any]) -> dict[str, JsonValue]:
+# Types that are JSON as they are (ints and floats are range- and finiteness-checked by to_json_safe).
+_AS_IS = frozenset({str, type(None), bool})
+
+
+def row_to_fields(names: Sequence[str], values: Sequence[Any]) -> dict[str, JsonValue]:
     """A database row as a JSON object; raises ``ConversionError`` naming the column."""
     fields: dict[str, JsonValue] = {}
-    for name, value in row.items():
+    for name, value in zip(names, values, strict=True):
+        if type(value) in _AS_IS:  # the hot path: most columns are text
+            fields[name] = value
+            continue
         try:
             fields[name] = to_json_safe(value)
         except ConversionError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -25,10 +26,13 @@ from services.collector.core.errors import ConversionError
 CURSOR_PARTITION = "cursor"
 
 
+_PLAIN = frozenset({int, str, float, bool, type(None)})
+
+
 def encode_value(value: Any) -> JsonValue:
     """A cursor or key value as JSON that decodes back to the same Python type."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
+    if type(value) in _PLAIN or isinstance(value, bool | int | float | str):
+        return value  # type: ignore[no-any-return]
     if isinstance(value, dt.datetime):
         return {"datetime": value.isoformat()}
     if isinstance(value, dt.date):
@@ -74,9 +78,9 @@ class CursorPlan:
             return self.key
         return (self.cursor, *(k for k in self.key if k != self.cursor))
 
-    def position(self, order_values: tuple[Any, ...]) -> JsonValue:
+    def position(self, order_values: Sequence[Any]) -> JsonValue:
         """The checkpoint offset after a row: its order-column values as the database returned them."""
-        return [encode_value(v) for v in order_values]
+        return [v if type(v) in _PLAIN else encode_value(v) for v in order_values]
 
     def resume_after(self, offset: JsonValue) -> tuple[Any, ...] | None:
         """The order-column values to continue after, from a checkpoint offset."""
@@ -89,9 +93,9 @@ class CursorPlan:
             )
         return tuple(decode_value(v) for v in offset)
 
-    def natural_key(self, row: dict[str, Any]) -> str:
+    def natural_key(self, key_values: Sequence[Any]) -> str:
         """The row's identity for its record id: its key values, unambiguously joined."""
-        return orjson.dumps([encode_value(row[name]) for name in self.key]).decode()
+        return orjson.dumps([v if type(v) in _PLAIN else encode_value(v) for v in key_values]).decode()
 
 
 def upper_bound(now: dt.datetime, lag_s: float, aware: bool) -> dt.datetime | None:

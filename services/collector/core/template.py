@@ -33,9 +33,22 @@ class ContentTemplate:
     def __init__(self, template: str) -> None:
         self.fields = template_fields(template)
         self._template = template
+        parts = list(_FORMATTER.parse(template))
+        # Plain `{name}` fields (no format spec or conversion) render by joining strings, the hot path.
+        self._simple = all(not spec and not conversion for _, _, spec, conversion in parts)
+        self._parts = [(literal, name) for literal, name, _, _ in parts]
 
     def render(self, values: Mapping[str, Any]) -> str:
-        return self._template.format_map(_Blank(values))
+        if not self._simple:
+            return self._template.format_map(_Blank(values))
+        out = []
+        for literal, name in self._parts:
+            out.append(literal)
+            if name is not None:
+                value = values.get(name)
+                if value is not None:
+                    out.append(value if type(value) is str else str(value))
+        return "".join(out)
 
 
 class _Blank(dict[str, Any]):

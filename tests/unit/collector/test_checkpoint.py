@@ -1,38 +1,32 @@
-"""Checkpoints advance only over a prefix of acknowledged items."""
+"""Checkpoints advance only at delivery barriers that no failure crossed."""
 
 from __future__ import annotations
 
-from services.collector.core.checkpoint import PositionTracker
+import pytest
+
+from services.collector.core.checkpoint import DeliveryFailed, OffsetTracker
 
 
-def test_out_of_order_acks_advance_only_over_the_acknowledged_prefix() -> None:
-    tracker = PositionTracker({"other": 1})
-    seqs = [tracker.sent(("f", offset)) for offset in (10, 20, 30)]
-    tracker.acked(seqs[1])
-    assert tracker.take_advance() is None  # the first is still in flight
-    tracker.acked(seqs[0])
-    assert tracker.take_advance() == {"other": 1, "f": 20}
-    assert tracker.take_advance() is None
-    tracker.acked(seqs[2])
-    assert tracker.committed == {"other": 1, "f": 30} and tracker.in_flight == 0
-
-
-def test_a_failed_item_blocks_the_checkpoint_until_the_source_rewinds() -> None:
-    tracker = PositionTracker()
-    a, b, c = (tracker.sent(("p", n)) for n in (1, 2, 3))
-    tracker.acked(a)
-    tracker.failed(b, "message too large")
-    tracker.acked(c)
-    assert tracker.committed == {"p": 1}
-    assert tracker.failure == "message too large"
-    assert tracker.rewind() == {"p": 1}
-    assert tracker.failure is None and tracker.in_flight == 0
-    tracker.acked(c)  # a late ack from before the rewind changes nothing
-    assert tracker.committed == {"p": 1}
-
-
-def test_positions_of_several_partitions_are_merged() -> None:
-    tracker = PositionTracker()
+def test_a_barrier_checkpoints_the_newest_position_of_every_partition() -> None:
+    tracker = OffsetTracker({"other": 1})
     for position in (("a", 1), ("b", 5), ("a", 2)):
-        tracker.acked(tracker.sent(position))
-    assert tracker.committed == {"a": 2, "b": 5}
+        tracker.note(position)
+    assert tracker.committed == {"other": 1}  # nothing is safe before the barrier
+    assert tracker.barrier_passed() == {"other": 1, "a": 2, "b": 5}
+    assert tracker.barrier_passed() is None  # nothing new since
+
+
+def test_a_failure_blocks_the_checkpoint_until_the_source_rewinds() -> None:
+    tracker = OffsetTracker()
+    tracker.note(("p", 1))
+    tracker.barrier_passed()
+    tracker.note(("p", 2))
+    tracker.failed("Broker: Message size too large")
+    tracker.note(("p", 3))
+    with pytest.raises(DeliveryFailed, match="too large"):
+        tracker.barrier_passed()
+    assert tracker.committed == {"p": 1}
+    assert tracker.rewind() == {"p": 1}
+    assert tracker.failure is None and tracker.sent == {}
+    tracker.note(("p", 2))
+    assert tracker.barrier_passed() == {"p": 2}

@@ -77,7 +77,7 @@ def test_database_values_become_json_without_losing_precision() -> None:
         "meta": {"k": None},
         "big": 2**70,
     }
-    assert row_to_fields(row) == {
+    assert row_to_fields(list(row), list(row.values())) == {
         "price": 19.99,
         "total": "12345678901234567890.123456789",
         "count": 42,
@@ -95,7 +95,7 @@ def test_database_values_become_json_without_losing_precision() -> None:
 
 def test_an_unconvertible_value_names_its_column() -> None:
     with pytest.raises(ConversionError, match="column 'shape'"):
-        row_to_fields({"ok": 1, "shape": object()})
+        row_to_fields(["ok", "shape"], [1, object()])
     with pytest.raises(ConversionError):
         to_json_safe({1, object()})
 

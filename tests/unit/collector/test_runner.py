@@ -33,7 +33,8 @@ class FakeMessage:
 
 @dataclass
 class FakeProducer:
-    """Queues messages; delivers them on poll/flush; can refuse one value once or fill its queue."""
+    """Like a producer with ``delivery.report.only.error``: queues messages, delivers them on
+    poll/flush, calls back only for failures; can refuse one value once or fill its queue."""
 
     fail_value: bytes | None = None
     queue_limit: int = 10**9
@@ -57,7 +58,6 @@ class FakeProducer:
                 callback(FakeError("Broker: Message size too large"), FakeMessage(topic, value))
             else:
                 self.delivered.append((topic, value))
-                callback(None, FakeMessage(topic, value))
         return len(queued)
 
     def flush(self, timeout: float = 0) -> int:
