@@ -70,6 +70,51 @@ def writer_init_tables() -> None:
     err.print(f"created: {', '.join(created)}" if created else "all tables already exist")
 
 
+# ---------------------------------------------------------------------------------------- sanitize
+@app.command("sanitize", help="Sanitize RawRecord JSON lines offline (same steps as the sanitizer service).")
+def sanitize(
+    source: Annotated[Path, typer.Argument(help="RawRecord JSON lines.", exists=True, dir_okay=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="SanitizedRecord JSON lines (overwritten).")],
+    dlq: Annotated[
+        Path | None,
+        typer.Option("--dlq", help="Write malformed lines here and go on (else stop at the first)."),
+    ] = None,
+    policy_file: Annotated[
+        Path | None, typer.Option("--policy", help="Policy YAML (default: TUNELINE_SANITIZER_POLICIES_FILE).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Records per NER batch.")] = 256,
+) -> None:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from services.sanitizer.build import build_sanitizer, keys_from_settings
+    from services.sanitizer.core.errors import SanitizerError
+    from services.sanitizer.core.policy import load_policy
+    from services.sanitizer.offline import sanitize_file
+    from services.sanitizer.settings import get_settings
+
+    settings = get_settings()
+    try:
+        policy = load_policy(policy_file or settings.policies_file)
+        with err.status("loading the NER model..."):
+            sanitizer = build_sanitizer(policy, keys_from_settings(settings))
+        columns = ("{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("sanitizing", total=source.stat().st_size)
+            summary = sanitize_file(
+                source,
+                output,
+                sanitizer,
+                settings.max_record_bytes,
+                dlq=dlq,
+                batch_size=batch_size,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    except SanitizerError as exc:
+        raise _fail(exc) from None
+    for line in summary.lines():
+        err.print(line)
+
+
 # ------------------------------------------------------------------------------------------ schemas
 schemas_app = typer.Typer(no_args_is_help=True, help="Shared record and event schemas.")
 app.add_typer(schemas_app, name="schemas")

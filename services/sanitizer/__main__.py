@@ -5,18 +5,76 @@ from __future__ import annotations
 import logging
 import sys
 
+from tenacity import retry, retry_if_result, stop_after_delay, wait_exponential
+
+from libs.common.kafka import ensure_topics, kafka_answers
 from libs.common.logging import configure_logging
-from services.sanitizer.settings import get_settings
+from libs.common.ops import OpsServer
+from services.sanitizer.build import keys_from_settings, load_ner
+from services.sanitizer.core.errors import SanitizerError
+from services.sanitizer.core.policy import load_policy
+from services.sanitizer.settings import SanitizerSettings, get_settings
 
 log = logging.getLogger("services.sanitizer")
 
 
+def wait_for_kafka(settings: SanitizerSettings) -> None:
+    waiter = retry(
+        retry=retry_if_result(lambda ok: not ok),
+        stop=stop_after_delay(settings.startup_timeout_s),
+        wait=wait_exponential(multiplier=0.5, max=5),
+    )(kafka_answers)
+    waiter(settings.shared.kafka_bootstrap)
+
+
 def main() -> int:
     settings = get_settings()
-    configure_logging(settings.shared.log_level, settings.shared.log_format)
-    # The service itself lands with issue #4; until then say so instead of pretending to run.
-    log.error("the sanitizer is not implemented yet (issue #4)", extra={"http_port": settings.http_port})
-    return 2
+    shared = settings.shared
+    configure_logging(shared.log_level, shared.log_format)
+    try:
+        policy = load_policy(settings.policies_file)
+        ner = load_ner(policy)
+    except SanitizerError as exc:
+        log.error("cannot start", extra={"error": str(exc)})
+        return 2
+    from faust.worker import Worker  # Faust (and its event loop set-up) only when the worker runs
+
+    from services.sanitizer.adapters.faust_app import create_app
+
+    wait_for_kafka(settings)
+    if settings.create_topics:
+        ensure_topics(
+            shared.kafka_bootstrap,
+            {
+                settings.output_topic: settings.partitions,
+                settings.dlq_topic: 1,
+                settings.by_hash_topic: settings.partitions,
+            },
+        )
+    sanitizer = create_app(settings, policy, keys_from_settings(settings), ner)
+    ops = OpsServer(
+        settings.http_port, ready=lambda: (kafka_answers(shared.kafka_bootstrap), "kafka")
+    ).start()
+    log.info(
+        "sanitizer starting",
+        extra={
+            "app_id": settings.app_id,
+            "input": settings.input_pattern,
+            "key_id": settings.pseudonym_key_id,
+        },
+    )
+    worker = Worker(
+        sanitizer.app,
+        loglevel=shared.log_level.lower(),
+        quiet=True,
+        redirect_stdouts=False,
+        override_logging=False,
+    )
+    try:
+        worker.execute_from_commandline()  # runs until SIGTERM/SIGINT; exits the process itself
+    finally:
+        ops.stop()
+    return 0
 
 
 if __name__ == "__main__":

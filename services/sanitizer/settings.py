@@ -1,14 +1,19 @@
 """Settings of the sanitizer (env prefix ``TUNELINE_SANITIZER_``); shared connection settings live in
-``libs.common.settings``."""
+``libs.common.settings``. Policies (datasets, field policies, operators) live in the YAML file
+``policies_file`` points at."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Final
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.common.settings import SharedSettings, get_shared_settings
+from libs.schemas import SANITIZED_DLQ_TOPIC, SANITIZED_RECORDS_TOPIC
+
+PLACEHOLDER_KEY: Final = "dev-only-pseudonym-key-change-me"
 
 
 class SanitizerSettings(BaseSettings):
@@ -16,8 +21,59 @@ class SanitizerSettings(BaseSettings):
 
     http_port: int = Field(default=8082, description="Health, readiness and metrics endpoints.")
     policies_file: str = Field(
-        default="config/policies.yaml", description="Datasets and field policies (YAML)."
+        default="config/sanitizer.yaml", description="Datasets, field policies, operators (YAML)."
     )
+    dev_mode: bool = Field(default=False, description="Allows the placeholder keys (local use only).")
+    pseudonym_key: SecretStr = Field(
+        default=SecretStr(PLACEHOLDER_KEY), description="HMAC key of the pseudonyms (32+ bytes)."
+    )
+    pseudonym_key_id: str = Field(
+        default="k1", pattern=r"^[A-Za-z0-9._-]{1,64}$", description="Recorded on every record."
+    )
+    encryption_key: SecretStr | None = Field(
+        default=None, description="AES key (16, 24 or 32 bytes) for the `encrypt` operator."
+    )
+
+    app_id: str = "tuneline-sanitizer"
+    input_pattern: str = Field(default=r"^raw\.(?!dlq$).+", description="Raw topics consumed (regex).")
+    input_topics: tuple[str, ...] = Field(
+        default=(), description="Consume these raw topics instead of the pattern (comma-free JSON list)."
+    )
+    output_topic: str = SANITIZED_RECORDS_TOPIC
+    dlq_topic: str = SANITIZED_DLQ_TOPIC
+    by_hash_topic: str = Field(
+        default="sanitizer.by-hash", description="Repartition topic keyed by content hash."
+    )
+    partitions: int = Field(default=6, ge=1, description="Partitions of the by-hash topic and table.")
+    store: str = Field(
+        default="rocksdb://", description="Faust table store: rocksdb:// (rocksdict) or memory://."
+    )
+    datadir: str = Field(default="data/sanitizer", description="Faust table state (a volume in production).")
+    faust_web_port: int = Field(default=6066, description="Faust binds it even with its web disabled.")
+    session_timeout_s: float = Field(
+        default=30.0,
+        ge=6.0,
+        description="Kafka group session timeout: how soon a dead worker's partitions move.",
+    )
+    max_record_bytes: int = Field(default=1024 * 1024, ge=1024, description="Bigger messages: DLQ.")
+    create_topics: bool = Field(default=True, description="Create the output topics at start.")
+    startup_timeout_s: float = Field(default=120.0, gt=0, description="How long to wait for Kafka.")
+
+    @model_validator(mode="after")
+    def _real_keys_outside_dev(self) -> SanitizerSettings:
+        key = self.pseudonym_key.get_secret_value()
+        if not self.dev_mode and (key == PLACEHOLDER_KEY or len(key.encode()) < 32):
+            raise ValueError(
+                "TUNELINE_SANITIZER_PSEUDONYM_KEY must be a secret of at least 32 bytes outside dev mode "
+                "(TUNELINE_SANITIZER_DEV_MODE=true allows the placeholder locally)"
+            )
+        if self.encryption_key is not None and len(self.encryption_key.get_secret_value().encode()) not in (
+            16,
+            24,
+            32,
+        ):
+            raise ValueError("TUNELINE_SANITIZER_ENCRYPTION_KEY must be 16, 24 or 32 bytes")
+        return self
 
     @property
     def shared(self) -> SharedSettings:

@@ -1,0 +1,179 @@
+"""What the Faust agents do with one message, apart from Faust itself (so it is tested directly).
+
+Stage 1 (``on_raw``, consuming ``raw.*``): parse -> normalize -> filter -> hash, then forward the
+normalized record to the by-hash topic keyed by its content hash. Stage 2 (``on_by_hash``): exact
+dedup against the partition's table, near dedup, anonymize, route -> ``sanitized.records`` keyed by
+record id. Bad input and a failing recognizer go to ``sanitized.dlq``, reason in a header and in the
+body; the stream goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from typing import Protocol
+
+from libs.schemas import dumps, encode
+from services.sanitizer import metrics
+from services.sanitizer.core.errors import RecordRejected
+from services.sanitizer.core.intake import parse_record
+from services.sanitizer.core.normalize import content_hash
+from services.sanitizer.core.pipeline import Dropped, Pipeline, Work, to_sanitized
+
+log = logging.getLogger(__name__)
+
+_HASH = re.compile(r"[0-9a-f]{16,128}")
+_KEEP_ORIGINAL_BYTES = 512 * 1024  # the DLQ keeps the original message when it is not bigger
+
+
+class Outputs(Protocol):
+    async def by_hash(self, key: bytes, value: bytes, headers: dict[str, bytes]) -> None: ...
+
+    async def sanitized(self, key: bytes, value: bytes) -> None: ...
+
+    async def dead_letter(self, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None: ...
+
+
+class SanitizerStream:
+    def __init__(self, prepare: Pipeline, finish: Pipeline, outputs: Outputs, max_record_bytes: int) -> None:
+        self.prepare = prepare
+        self.finish = finish
+        self.outputs = outputs
+        self.max_record_bytes = max_record_bytes
+        self.meter = metrics.RateMeter()
+
+    async def on_raw(
+        self, key: bytes | None, value: bytes | None, topic: str, partition: int, offset: int
+    ) -> str:
+        """Stage 1; returns what happened (``forwarded``, a drop reason or ``dlq:<reason>``)."""
+        data = value or b""
+        source = topic.removeprefix("raw.")
+        metrics.RECORDS_IN.labels(source).inc()
+        try:
+            record = parse_record(data, self.max_record_bytes)
+        except RecordRejected as exc:
+            return await self._dead_letter(key, data, exc.reason, exc.detail, topic, partition, offset)
+        try:
+            outcome = self.prepare.run_one(Work.of(record))
+        except Exception as exc:  # noqa: BLE001 - a record must not stop the stream
+            # no traceback: exception messages (pydantic's among them) can quote the values being scanned
+            log.error(
+                "unexpected failure on a record", extra={"record_id": record.id, "error": type(exc).__name__}
+            )
+            return await self._dead_letter(
+                key, data, "internal_error", type(exc).__name__, topic, partition, offset
+            )
+        if isinstance(outcome, Dropped):
+            return await self._dropped(outcome, key, data, topic, partition, offset)
+        normalized = record.model_copy(update={"content": outcome.content})
+        origin = {
+            "origin_topic": topic.encode(),
+            "origin_partition": b"%d" % partition,
+            "origin_offset": b"%d" % offset,
+        }
+        await self.outputs.by_hash(outcome.content_hash.encode(), encode(normalized), origin)
+        return "forwarded"
+
+    async def on_by_hash(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        topic: str,
+        partition: int,
+        offset: int,
+        headers: dict[str, bytes] | None = None,
+    ) -> str:
+        """Stage 2; returns ``sanitized``, a drop reason or ``dlq:<reason>``. Dead letters name the raw
+        message the record came from (``origin_*`` headers of stage 1), not the by-hash one."""
+        data = value or b""
+        topic, partition, offset = _origin(headers or {}, topic, partition, offset)
+        try:
+            record = parse_record(data, max(self.max_record_bytes * 2, len(data)))
+        except RecordRejected as exc:  # only a foreign producer could put this here
+            return await self._dead_letter(key, data, exc.reason, exc.detail, topic, partition, offset)
+        work = Work.of(record)
+        hash_key = (key or b"").decode(errors="replace")
+        work.content_hash = hash_key if _HASH.fullmatch(hash_key) else content_hash(work.content, work.fields)
+        try:
+            outcome = self.finish.run_one(work)
+            if isinstance(outcome, Dropped):
+                return await self._dropped(outcome, key, data, topic, partition, offset)
+            sanitized = to_sanitized(outcome, dt.datetime.now(dt.UTC))
+        except Exception as exc:  # noqa: BLE001 - a record must not stop the stream; sends are not in here
+            # no traceback: exception messages (pydantic's among them) can quote the values being scanned
+            log.error(
+                "unexpected failure on a record", extra={"record_id": record.id, "error": type(exc).__name__}
+            )
+            return await self._dead_letter(
+                key, data, "internal_error", type(exc).__name__, topic, partition, offset
+            )
+        await self.outputs.sanitized(sanitized.id.encode(), encode(sanitized))
+        metrics.RECORDS_OUT.labels(sanitized.dataset).inc()
+        for entity, count in sanitized.pii.items():
+            metrics.PII_FOUND.labels(entity).inc(count)
+        self.meter.add()
+        return "sanitized"
+
+    async def _dropped(
+        self, dropped: Dropped, key: bytes | None, data: bytes, topic: str, partition: int, offset: int
+    ) -> str:
+        if dropped.dead_letter:
+            return await self._dead_letter(
+                key, data, dropped.reason, dropped.detail, topic, partition, offset
+            )
+        metrics.DROPPED.labels(dropped.reason).inc()
+        log.debug("record dropped", extra={"record_id": dropped.record.id, "reason": dropped.reason})
+        return dropped.reason
+
+    async def _dead_letter(
+        self,
+        key: bytes | None,
+        data: bytes,
+        reason: str,
+        detail: str,
+        topic: str,
+        partition: int,
+        offset: int,
+    ) -> str:
+        # The detail names the field or the limit, never a value: values may be personal data.
+        envelope: dict[str, object] = {
+            "reason": reason,
+            "detail": detail,
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "key": (key or b"").decode(errors="replace"),
+            "rejected_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        if len(data) <= _KEEP_ORIGINAL_BYTES:
+            envelope["value"] = data.decode(errors="replace")
+        headers = {
+            "reason": reason.encode(),
+            "detail": detail[:1000].encode(),
+            "source_topic": topic.encode(),
+        }
+        await self.outputs.dead_letter(key, dumps(envelope), headers)
+        metrics.DEAD_LETTERS.labels(reason).inc()
+        log.warning(
+            "message sent to the dead-letter topic",
+            extra={
+                "reason": reason,
+                "detail": detail,
+                "topic": topic,
+                "partition": partition,
+                "offset": offset,
+            },
+        )
+        return f"dlq:{reason}"
+
+
+def _origin(headers: dict[str, bytes], topic: str, partition: int, offset: int) -> tuple[str, int, int]:
+    try:
+        return (
+            headers["origin_topic"].decode(),
+            int(headers["origin_partition"]),
+            int(headers["origin_offset"]),
+        )
+    except (KeyError, ValueError, UnicodeDecodeError):
+        return topic, partition, offset

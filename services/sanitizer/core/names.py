@@ -1,0 +1,210 @@
+"""Person names: cheap candidates first, spaCy NER (through a protocol) only where it can matter.
+
+1. Candidates are runs of capitalized words that are not common words (``stopwords``), outside the
+   values the pattern recognizers already found. A text without one never reaches the NER model:
+   a name is capitalized in every language the model knows. A single dictionary word at the start
+   of a sentence (``Requires``, ``Maintainer``) is capitalized for that reason alone: skipped.
+2. A run of two or more such words (``Ana Vitória Peixoto``), or one right after a cue (``Dear``,
+   ``Hi``, ``Mr``, ``customer``...) or before one (``wrote``, ``said``), is a name without asking the
+   model: first and last names of every locale, which a small English model often misses.
+3. Single words go to the NER model as short windows (the candidate and a few words each side), batched
+   over many texts; a PERSON entity that touches a candidate marks the whole run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from services.sanitizer.core.entities import PERSON, Span
+from services.sanitizer.core.stopwords import STOP_WORDS
+
+_WORD: Final = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*(?:-[^\W\d_]+)*")
+_PARTICLES: Final = frozenset(
+    (
+        "van von vom zu de der den het ten ter te die da das di del della dos du des la le los las el "
+        "bin ibn al y e"
+    ).split()
+)
+# Words right before a name (lower case, last word of the cue).
+_CUES_BEFORE: Final = frozenset(
+    (
+        "hi hello hey dear thanks thx regards cheers sincerely cc mr mrs ms miss dr prof sir madam name "
+        "customer client user contact agent assignee reporter requester owner employee manager colleague "
+        "patient caller author signed by attn assigned ping met called emailed spoke "
+        "congrats welcome per"
+    ).split()
+)
+_CUES_AFTER: Final = frozenset(("wrote said says asked replied commented mentioned").split())
+_SENTENCE_END: Final = frozenset(".!?:\n")
+
+
+class NerTagger(Protocol):
+    """A named-entity model: for each text, (start, end, label) of every entity it found."""
+
+    def tag(self, texts: Sequence[str]) -> list[list[tuple[int, int, str]]]: ...
+
+    def common_words(self) -> frozenset[str]:
+        """Lower-case dictionary words of the model's language (may be empty)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    start: int
+    end: int
+    words: int
+    cue: bool
+
+
+def _is_title(word: str) -> bool:
+    return word[0].isupper() and any(c.islower() for c in word[1:])
+
+
+class NameFinder:
+    def __init__(
+        self,
+        ner: NerTagger | None,
+        window_words: int = 6,
+        stopwords: frozenset[str] = STOP_WORDS,
+        common_words: frozenset[str] = frozenset(),
+    ) -> None:
+        self._ner = ner
+        self._window = window_words
+        self._stop = stopwords
+        self._common = common_words
+
+    def candidates(self, text: str, taken: Sequence[Span]) -> list[Candidate]:
+        words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+        found: list[Candidate] = []
+        i = 0
+        while i < len(words):
+            start, end, word = words[i]
+            if not self._candidate_word(word) or _inside(start, end, taken):
+                i += 1
+                continue
+            j, last_end, prev_end, count = i + 1, end, end, 1
+            while j < len(words):
+                s, e, w = words[j]
+                gap = text[prev_end:s]
+                if gap not in (" ", "-", " '", " ’") or _inside(s, e, taken):
+                    break
+                if self._candidate_word(w):
+                    last_end, prev_end, count = e, e, count + 1
+                elif w.lower() in _PARTICLES or len(w) == 1:  # van der, de la, van 't
+                    prev_end = e
+                else:
+                    break
+                j += 1
+            while j > i + 1 and words[j - 1][1] > last_end:  # no trailing particle
+                j -= 1
+            before = words[i - 1][2].lower() if i > 0 else ""
+            sentence_start = _at_sentence_start(text, start)
+            if count == 1 and sentence_start and self._is_common(word.lower()):
+                i = j
+                continue
+            after_idx = next((k for k in range(j, len(words)) if words[k][0] >= last_end), None)
+            after = words[after_idx][2].lower() if after_idx is not None else ""
+            cue = (before in _CUES_BEFORE and not _sentence_break(text, words[i - 1][1], start)) or (
+                after in _CUES_AFTER
+            )
+            found.append(Candidate(start, last_end, count, cue))
+            i = j
+        return found
+
+    def _is_common(self, word: str) -> bool:
+        """A dictionary word, also inflected (requires, notifications, deployed, running)."""
+        if not self._common:
+            return False
+        if word in self._common:
+            return True
+        for suffix, repl in (
+            ("ies", "y"),
+            ("es", ""),
+            ("s", ""),
+            ("ed", ""),
+            ("ed", "e"),
+            ("ing", ""),
+            ("ing", "e"),
+        ):
+            if word.endswith(suffix) and word[: -len(suffix)] + repl in self._common:
+                return True
+        return False
+
+    def _candidate_word(self, word: str) -> bool:
+        return len(word) >= 2 and _is_title(word) and word.lower() not in self._stop
+
+    def find_batch(self, texts: Sequence[str], taken: Sequence[Sequence[Span]]) -> list[list[Span]]:
+        """PERSON spans for each text (``taken``: spans already found there, skipped)."""
+        results: list[list[Span]] = [[] for _ in texts]
+        windows: list[tuple[int, int, int]] = []  # (text index, window start, window end)
+        pending: list[list[Candidate]] = [[] for _ in texts]
+        for t, (text, spans) in enumerate(zip(texts, taken, strict=True)):
+            for cand in self.candidates(text, spans):
+                if cand.cue or cand.words >= 2:
+                    results[t].append(Span(cand.start, cand.end, PERSON, 0.85 if cand.cue else 0.7))
+                elif self._ner is not None:
+                    pending[t].append(cand)
+            windows.extend((t, s, e) for s, e in self._windows(text, pending[t]))
+        if windows and self._ner is not None:
+            tagged = self._ner.tag([texts[t][s:e] for t, s, e in windows])
+            for (t, offset, _), ents in zip(windows, tagged, strict=True):
+                for ent_start, ent_end, label in ents:
+                    if label != "PERSON":
+                        continue
+                    start, end = offset + ent_start, offset + ent_end
+                    hit = [c for c in pending[t] if c.start < end and start < c.end]
+                    if hit:  # the model's entity must touch a candidate: "Email" at a line start is not one
+                        start, end = min(c.start for c in hit), max(c.end for c in hit)
+                        results[t].append(Span(start, end, PERSON, 0.85))
+        return results
+
+    def _windows(self, text: str, cands: Sequence[Candidate]) -> list[tuple[int, int]]:
+        if not cands:
+            return []
+        spans: list[tuple[int, int]] = []
+        for cand in cands:
+            start, end = _extend(text, cand.start, -self._window), _extend(text, cand.end, self._window)
+            if spans and start <= spans[-1][1]:
+                spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+            else:
+                spans.append((start, end))
+        return spans
+
+
+def _extend(text: str, pos: int, words: int) -> int:
+    """Move ``pos`` by ``words`` words (negative: backwards), not past the line."""
+    step = 1 if words > 0 else -1
+    remaining, seen_word = abs(words), False
+    i = pos
+    while (i > 0) if step < 0 else (i < len(text)):
+        ch = text[i - 1] if step < 0 else text[i]
+        if ch == "\n":
+            break
+        if ch.isspace():
+            if seen_word:
+                remaining -= 1
+                seen_word = False
+                if remaining == 0:
+                    break
+        else:
+            seen_word = True
+        i += step
+    return i
+
+
+def _inside(start: int, end: int, spans: Sequence[Span]) -> bool:
+    return any(s.start < end and start < s.end for s in spans)
+
+
+def _at_sentence_start(text: str, pos: int) -> bool:
+    i = pos - 1
+    while i >= 0 and text[i] in " \"'(*-#>":
+        i -= 1
+    return i < 0 or text[i] in _SENTENCE_END
+
+
+def _sentence_break(text: str, a: int, b: int) -> bool:
+    return any(ch in _SENTENCE_END for ch in text[a:b])

@@ -1,0 +1,354 @@
+"""Pattern recognizers for structured PII and secrets: a regex, a cheap pre-check and a validator.
+
+The pre-check (a substring or a character class that must occur) skips most rules on most texts, so
+a clean log line costs a handful of ``in`` tests. Validators (Luhn, IBAN mod 97, address parsing,
+entropy) keep look-alikes such as order numbers, versions, timestamps and hashes out.
+Nothing here recognizes dates, times, durations or plain numbers: those are not personal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from services.sanitizer.core import entities as E
+from services.sanitizer.core import validators as V
+from services.sanitizer.core.entities import Span
+from services.sanitizer.core.policy import DetectPolicy
+
+
+@dataclass(frozen=True)
+class PatternRule:
+    """One recognizer: ``regex`` group ``group`` is a value of ``entity`` when ``validate`` agrees."""
+
+    name: str
+    entity: str
+    regex: re.Pattern[str]
+    precheck: Callable[[str], bool]
+    group: int | tuple[str, ...] = 0  # several names: the first that matched
+    validate: Callable[[str], bool] | None = None
+    priority: int = 50  # the higher wins where two findings overlap
+    score: float = 0.9
+
+
+def _has(*needles: str) -> Callable[[str], bool]:
+    return lambda text: any(n in text for n in needles)
+
+
+def _has_ci(*needles: str) -> Callable[[str], bool]:
+    lowered = tuple(n.lower() for n in needles)
+    return lambda text: any(n in text.lower() for n in lowered)
+
+
+_DIGITS: Final = re.compile(r"\d")
+_DIGIT_RUN: Final = re.compile(r"\d{2}")
+
+
+def _digits(text: str) -> bool:
+    return _DIGIT_RUN.search(text) is not None
+
+
+def _digit(text: str) -> bool:
+    return _DIGITS.search(text) is not None
+
+
+_PAIR_NAMES: Final = (
+    r"pass(?:word|wd|phrase)?|pwd|secret(?:[_-]?key)?|client[_-]?secret|api[_-]?key|apikey|"
+    r"(?:access|auth|refresh|session|bearer|private|api)[_-]?token|token|auth|credentials?|"
+    r"private[_-]?key|access[_-]?key(?:[_-]?id)?|secret[_-]?access[_-]?key"
+)
+_PAIR_VALUE: Final = (
+    r"""(?:"(?P<dq>[^"\n]{3,200})"|'(?P<sq>[^'\n]{3,200})'|(?P<value>[^\s"',;&<>{}()\[\]]{3,200}))"""
+)
+
+# Values after `password=` that are placeholders, not secrets.
+_PLACEHOLDERS: Final = frozenset(
+    {
+        "null",
+        "none",
+        "nil",
+        "true",
+        "false",
+        "***",
+        "****",
+        "*****",
+        "xxx",
+        "redacted",
+        "<redacted>",
+        "changeme?",
+        "required",
+        "optional",
+        "string",
+        "empty",
+        "hidden",
+        "masked",
+        "yes",
+        "no",
+    }
+)
+
+
+def _not_placeholder(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in _PLACEHOLDERS or set(value) <= {"*", "x", "X", "#", "."}:
+        return False
+    return not (value.startswith("${") or value.startswith("{{") or value.startswith("%("))
+
+
+def build_rules(policy: DetectPolicy) -> list[PatternRule]:
+    """The recognizers, most specific first (priority decides overlaps, not list order)."""
+    min_len, min_entropy = policy.secret_min_length, policy.secret_min_entropy
+    return [
+        PatternRule(
+            "private_key_block",
+            E.PRIVATE_KEY,
+            re.compile(
+                r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END[A-Z0-9 ]*PRIVATE KEY"
+                r"(?: BLOCK)?-----|\Z)",
+                re.DOTALL,
+            ),
+            _has("PRIVATE KEY"),
+            priority=100,
+        ),
+        PatternRule(
+            "url_credentials",
+            E.URL_CREDENTIALS,
+            re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,30}://(?P<cred>[^\s:/@?#]+:[^\s/@?#]+)@[\w.-]+"),
+            _has("://"),
+            group=1,
+            priority=95,
+        ),
+        PatternRule(
+            "jwt",
+            E.JWT,
+            re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+            _has("eyJ"),
+            priority=90,
+        ),
+        PatternRule(
+            "aws_access_key",
+            E.AWS_ACCESS_KEY,
+            re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b"),
+            _has("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA"),
+            priority=90,
+        ),
+        PatternRule(
+            "github_token",
+            E.GITHUB_TOKEN,
+            re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
+            _has("gh", "github_pat_"),
+            priority=90,
+        ),
+        PatternRule(
+            "slack_token",
+            E.SLACK_TOKEN,
+            re.compile(
+                r"\bxox[abposr]-[A-Za-z0-9-]{10,250}|https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}"
+            ),
+            _has("xox", "hooks.slack.com"),
+            priority=90,
+        ),
+        PatternRule(
+            "stripe_key",
+            E.STRIPE_KEY,
+            re.compile(
+                r"\b(?:sk|rk|pk|whsec)_(?:live|test)_[A-Za-z0-9]{10,247}\b|\bwhsec_[A-Za-z0-9]{24,}\b"
+            ),
+            _has("_live_", "_test_", "whsec_"),
+            priority=90,
+        ),
+        PatternRule(
+            "google_api_key",
+            E.GOOGLE_API_KEY,
+            re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),
+            _has("AIza"),
+            priority=90,
+        ),
+        PatternRule(
+            "aws_secret_key",
+            E.AWS_SECRET_KEY,
+            re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"),
+            _digit,
+            validate=lambda v: V.looks_random(v, 40, min_entropy, max_worded=0.6),
+            priority=86,
+        ),
+        PatternRule(
+            "bearer_token",
+            E.SECRET,
+            re.compile(r"\b[Bb]earer\s+(?P<value>[A-Za-z0-9._~+/-]{16,}=*)"),
+            _has("earer"),
+            group=1,
+            validate=_not_placeholder,
+            priority=85,
+        ),
+        PatternRule(
+            "password_pair",
+            E.PASSWORD,
+            re.compile(
+                r"(?i)(?<![a-z])(?:pass(?:word|wd|phrase)?|pwd)(?:\"|')?\s*(?:[:=]|=>|\bis\b)\s*"
+                + _PAIR_VALUE
+            ),
+            _has_ci("pass", "pwd"),
+            group=("dq", "sq", "value"),
+            validate=_not_placeholder,
+            priority=85,
+        ),
+        PatternRule(
+            "secret_pair",
+            E.SECRET,
+            re.compile(r"(?i)(?<![a-z])(?:" + _PAIR_NAMES + r")(?:\"|')?\s*(?:[:=]|=>)\s*" + _PAIR_VALUE),
+            _has_ci("secret", "token", "key", "auth", "credential"),
+            group=("dq", "sq", "value"),
+            validate=_not_placeholder,
+            priority=84,
+        ),
+        PatternRule(
+            "email",
+            E.EMAIL,
+            re.compile(
+                r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+                r"[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+            ),
+            _has("@"),
+            priority=70,
+        ),
+        PatternRule(
+            "iban",
+            E.IBAN,
+            re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b"),
+            _digits,
+            validate=V.iban_ok,
+            priority=75,
+        ),
+        PatternRule(
+            "credit_card",
+            E.CREDIT_CARD,
+            re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])"),
+            _digits,
+            validate=V.card_ok,
+            priority=72,
+        ),
+        PatternRule(
+            "us_ssn",
+            E.US_SSN,
+            re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])"),
+            _digits,
+            priority=72,
+        ),
+        PatternRule(
+            "ipv4",
+            E.IP_ADDRESS,
+            re.compile(
+                r"(?<![\w.])(?<![vV])(?<!version )(?<!release )(?<!build )"
+                r"(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)"
+            ),
+            _digits,
+            validate=V.ipv4_ok,
+            priority=60,
+        ),
+        PatternRule(
+            "ipv6",
+            E.IP_ADDRESS,
+            re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:|::)[0-9A-Fa-f:.]{2,45}(?![\w:])"),
+            _has(":"),
+            validate=V.ipv6_ok,
+            priority=60,
+        ),
+        PatternRule(
+            "phone",
+            E.PHONE,
+            re.compile(
+                r"(?<![\w+/.:=-])(?:\+|(?<!\d)\(?)?\d[\d ().-]{6,24}\d"
+                r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-]|\.\d|:\d)"
+            ),
+            _digits,
+            validate=_phone_ok,
+            priority=55,
+        ),
+        PatternRule(
+            "phone_context",
+            E.PHONE,
+            re.compile(
+                r"(?i)\b(?:phone|tel|telephone|mobile|cell|fax|whatsapp|sms|call(?: me)?(?: at| on)?|"
+                r"number(?: is)?|ph)\b[.:#]?\s{0,2}(?:is\s)?(?P<value>\+?\d{9,15})(?!\w)"
+            ),
+            _has_ci("phone", "tel", "mobile", "cell", "fax", "whatsapp", "sms", "call", "number", "ph"),
+            group=1,
+            priority=56,
+        ),
+        PatternRule(
+            "generic_secret",
+            E.SECRET,
+            re.compile(
+                r"(?<![A-Za-z0-9_+/=.-])[A-Za-z0-9_+/-]{" + str(min_len) + r",}={0,2}(?![A-Za-z0-9_+/=-])"
+            ),
+            _digit,
+            validate=lambda v: V.looks_random(v, min_len, min_entropy),
+            priority=40,
+            score=0.6,
+        ),
+    ]
+
+
+def _group_span(match: re.Match[str], group: int | tuple[str, ...]) -> tuple[int, int]:
+    if isinstance(group, int):
+        return match.span(group)
+    for name in group:
+        if match.group(name) is not None:
+            return match.span(name)
+    return -1, -1
+
+
+_PHONE_DATE: Final = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
+
+
+def _phone_ok(candidate: str) -> bool:
+    """9 to 15 digits: with a ``+`` or a leading ``0`` (trunk or international prefix) in any grouping,
+    else grouped like a phone number; never a date, a time, a version or a dotted address."""
+    core = re.split(r"\s?(?:x|ext\.?)\s?\d", candidate)[0]
+    digits = sum(c.isdigit() for c in core)
+    if not 9 <= digits <= 15 or _PHONE_DATE.match(core):
+        return False
+    if core.count("(") != core.count(")") or "  " in core:
+        return False
+    groups = re.findall(r"\d+", core)
+    if "." in core and all(len(g) <= 3 for g in groups) and len(groups) >= 4:
+        return False  # 10.2.33.104 and friends
+    if core.startswith(("+", "0", "(0", "(+")):
+        return True
+    if len(groups) < 2:
+        return False
+    # Without a prefix, a US-style 3-3-4 grouping (optionally 1-3-3-4) or 3-4 groups of 2-4 digits.
+    sizes = [len(g) for g in groups]
+    return sizes[-3:] == [3, 3, 4] or (3 <= len(sizes) <= 5 and all(2 <= n <= 4 for n in sizes))
+
+
+class PatternDetector:
+    """Runs every rule whose pre-check passes; overlaps are resolved later with the names."""
+
+    def __init__(self, policy: DetectPolicy, rules: list[PatternRule] | None = None) -> None:
+        self.rules = rules if rules is not None else build_rules(policy)
+        self._keep_ips = frozenset(policy.keep_ips)
+        self._allow = frozenset(policy.allow_list)
+
+    def find(self, text: str) -> list[tuple[Span, int]]:
+        """Every finding as (span, priority); may overlap."""
+        found: list[tuple[Span, int]] = []
+        for rule in self.rules:
+            if not rule.precheck(text):
+                continue
+            for match in rule.regex.finditer(text):
+                start, end = _group_span(match, rule.group)
+                if start < 0 or end <= start:
+                    continue
+                value = text[start:end]
+                if value in self._allow:
+                    continue
+                if rule.validate is not None and not rule.validate(value):
+                    continue
+                if rule.entity == E.IP_ADDRESS and value in self._keep_ips:
+                    continue
+                found.append((Span(start, end, rule.entity, rule.score), rule.priority))
+        return found

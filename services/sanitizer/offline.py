@@ -1,0 +1,130 @@
+"""``tuneline sanitize``: RawRecord JSON lines in, SanitizedRecord JSON lines out, through the same
+steps as the stream (dedup history in memory for the run)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from libs.schemas import RawRecord, dumps, encode
+from services.sanitizer.build import Sanitizer
+from services.sanitizer.core.errors import RecordRejected, SanitizerError
+from services.sanitizer.core.intake import parse_record
+from services.sanitizer.core.pipeline import Dropped
+
+
+class MalformedLine(SanitizerError):
+    """A line that is not a RawRecord (without ``--dlq``): the run stops, naming the line."""
+
+    def __init__(self, line: int, reason: str, detail: str) -> None:
+        self.line = line
+        self.reason = reason
+        super().__init__(f"line {line}: {reason}: {detail}")
+
+
+@dataclass
+class Summary:
+    records_in: int = 0
+    records_out: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    pii: Counter[str] = field(default_factory=Counter)
+
+    def lines(self) -> list[str]:
+        return [
+            f"records in: {self.records_in}, out: {self.records_out}",
+            f"duplicates: {self.dropped['duplicate']}, near-duplicates: {self.dropped['near_duplicate']}",
+            "dropped: " + (", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items())) or "none"),
+            "dead letters: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(self.dead_letters.items())) or "none"),
+            "PII replaced: " + (", ".join(f"{k} {v}" for k, v in self.pii.most_common()) or "none"),
+        ]
+
+
+def sanitize_file(
+    source: Path,
+    output: Path,
+    sanitizer: Sanitizer,
+    max_record_bytes: int,
+    dlq: Path | None = None,
+    batch_size: int = 256,
+    on_progress: Callable[[int], None] | None = None,
+) -> Summary:
+    """Sanitize ``source`` into ``output``. A malformed line raises ``MalformedLine`` unless ``dlq`` is
+    given, where it is written (with its line number and reason) and the run goes on."""
+    summary = Summary()
+    with output.open("wb") as out, dlq.open("wb") if dlq else _nowhere() as dead:
+        batch: list[tuple[int, RawRecord]] = []
+        for number, line in _lines(source):
+            summary.records_in += 1
+            try:
+                batch.append((number, parse_record(line, max_record_bytes)))
+            except RecordRejected as exc:
+                if dead is None:
+                    raise MalformedLine(number, exc.reason, exc.detail) from None
+                _dead_letter(dead, number, exc.reason, exc.detail, line)
+                summary.dead_letters[exc.reason] += 1
+            if len(batch) >= batch_size:
+                _flush(batch, sanitizer, out, dead, summary)
+            if on_progress is not None:
+                on_progress(len(line.encode()) + 1)
+        _flush(batch, sanitizer, out, dead, summary)
+    return summary
+
+
+def _flush(
+    batch: list[tuple[int, RawRecord]],
+    sanitizer: Sanitizer,
+    out: IO[bytes],
+    dead: IO[bytes] | None,
+    summary: Summary,
+) -> None:
+    if not batch:
+        return
+    now = dt.datetime.now(dt.UTC)
+    results = sanitizer.run([record for _, record in batch], now)
+    for (number, record), result in zip(batch, results, strict=True):
+        if isinstance(result, Dropped):
+            if not result.dead_letter:
+                summary.dropped[result.reason] += 1
+                continue
+            if dead is None:
+                raise MalformedLine(number, result.reason, result.detail)
+            _dead_letter(dead, number, result.reason, result.detail, encode(record).decode())
+            summary.dead_letters[result.reason] += 1
+            continue
+        out.write(encode(result) + b"\n")
+        summary.records_out += 1
+        summary.pii.update(result.pii)
+    batch.clear()
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    with path.open("r", encoding="utf-8", errors="surrogateescape") as handle:
+        for number, line in enumerate(handle, start=1):
+            stripped = line.rstrip("\r\n")
+            if stripped.strip():
+                yield number, stripped.encode("utf-8", "replace").decode("utf-8")
+
+
+def _dead_letter(dead: IO[bytes], line: int, reason: str, detail: str, value: str) -> None:
+    envelope = {
+        "reason": reason,
+        "detail": detail,
+        "line": line,
+        "rejected_at": dt.datetime.now(dt.UTC).isoformat(),
+        "value": value,
+    }
+    dead.write(dumps(envelope) + b"\n")
+
+
+class _nowhere:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

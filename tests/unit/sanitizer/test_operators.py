@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from services.sanitizer.adapters.presidio import Keys, PresidioReplacer, reveal
+from services.sanitizer.core import operators as ops
+from services.sanitizer.core.entities import Span
+from services.sanitizer.core.errors import SanitizerError
+from services.sanitizer.core.policy import AnonymizePolicy, Operator
+from tests.unit.sanitizer.conftest import KEYS
+
+KEY = KEYS.pseudonym_key
+
+
+def test_pseudonym_is_typed_keyed_and_stable() -> None:
+    token = ops.pseudonym("EMAIL", "Jane@Example.com", KEY)
+    assert re.fullmatch(r"<EMAIL_[0-9a-f]{8}>", token)
+    assert token == ops.pseudonym("EMAIL", " jane@example.com", KEY)  # canonical form
+    assert token != ops.pseudonym("EMAIL", "jane@example.com", b"another-key-0123456789abcdef0123")
+    assert token != ops.pseudonym("EMAIL", "john@example.com", KEY)
+    assert ops.pseudonym("PHONE", "+1 (415) 555-0134", KEY) == ops.pseudonym("PHONE", "1-415-555-0134", KEY)
+
+
+def test_mask_hash_redact() -> None:
+    assert ops.masked("4111 1111 1111 1234") == "**** **** **** 1234"
+    assert ops.redacted("IBAN") == "<IBAN>"
+    digest = ops.keyed_hash("PERSON", "Anna Smith", KEY)
+    assert len(digest) == 64 and digest == ops.keyed_hash("PERSON", "anna  smith", KEY)
+
+
+@pytest.mark.parametrize(
+    ("operator", "pattern"),
+    [
+        (Operator.PSEUDONYM, r"mail <EMAIL_[0-9a-f]{8}> now"),
+        (Operator.REDACT, r"mail <EMAIL> now"),
+        (Operator.MASK, r"mail \*\*\*@\*\*te\.io now"),
+        (Operator.HASH, r"mail [0-9a-f]{64} now"),
+        (Operator.KEEP, r"mail ann@site\.io now"),
+    ],
+)
+def test_presidio_runs_each_operator(operator: Operator, pattern: str) -> None:
+    replacer = PresidioReplacer(AnonymizePolicy(default_operator=operator), KEYS)
+    text = "mail ann@site.io now"
+    assert re.fullmatch(pattern, replacer.replace(text, [Span(5, 16, "EMAIL")]))
+
+
+def test_encrypt_is_reversible_with_the_key() -> None:
+    replacer = PresidioReplacer(AnonymizePolicy(entities={"IBAN": Operator.ENCRYPT}), KEYS)
+    out = replacer.replace("iban DE89370400440532013000", [Span(5, 27, "IBAN")])
+    token = out.removeprefix("iban ")
+    assert "DE89" not in token
+    assert KEYS.encryption_key is not None
+    assert reveal(token, KEYS.encryption_key) == "DE89370400440532013000"
+
+
+def test_encrypt_without_a_key_is_refused() -> None:
+    with pytest.raises(SanitizerError):
+        PresidioReplacer(AnonymizePolicy(entities={"IBAN": Operator.ENCRYPT}), Keys(KEY, "k"))
+
+
+def test_per_entity_operators_and_whole_values() -> None:
+    replacer = PresidioReplacer(AnonymizePolicy(entities={"PASSWORD": Operator.REDACT}), KEYS)
+    text = "user Bob password hunter2"
+    out = replacer.replace(text, [Span(5, 8, "PERSON"), Span(18, 25, "PASSWORD")])
+    assert re.fullmatch(r"user <PERSON_[0-9a-f]{8}> password <PASSWORD>", out)
+    assert replacer.replace_value("Bob", "PERSON", None) == ops.pseudonym("PERSON", "Bob", KEY)
+    assert replacer.replace_value("123-45-6789", "US_SSN", Operator.MASK) == "***-**-6789"
