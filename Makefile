@@ -29,6 +29,8 @@ bench: setup
 	$(PY) benchmarks/bench_codec.py
 	$(PY) benchmarks/writer.py
 	$(PY) benchmarks/collector.py
+	$(PY) -m benchmarks.sanitizer_quality
+	$(PY) -m benchmarks.sanitizer_speed
 
 # Starts the local stack (Kafka + dynalite) and reports it; the demo issue runs the pipeline on it.
 demo: setup
