@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
 from libs.common.kafka import ensure_topics, kafka_answers
@@ -47,7 +47,7 @@ def main(config_file: str | None = None) -> int:
             ensure_topics(shared.kafka_bootstrap, {settings.dlq_topic: 1})
             offsets.ensure_topic()
         checkpoints = offsets.load()
-    except (CollectorError, TimeoutError) as exc:
+    except (CollectorError, KafkaException, TimeoutError) as exc:
         log.error("collector cannot start", extra={"error": str(exc)})
         return 2
 

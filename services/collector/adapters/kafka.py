@@ -88,20 +88,11 @@ class OffsetStore:
                 "isolation.level": "read_committed",
             }
         )
+        deadline = time.monotonic() + timeout_s
         try:
-            metadata = consumer.list_topics(self.topic, timeout=timeout_s).topics[self.topic]
-            if metadata.error is not None:
-                raise KafkaException(metadata.error)
-            partitions = [TopicPartition(self.topic, p, 0) for p in metadata.partitions]
-            ends = {}
-            for tp in partitions:
-                low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
-                if high > low:
-                    ends[tp.partition] = high
-                    tp.offset = low
+            partitions, ends = self._extent(consumer, deadline)
             checkpoints: dict[str, Checkpoint] = {}
             consumer.assign([tp for tp in partitions if tp.partition in ends])
-            deadline = time.monotonic() + timeout_s
             while ends:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"reading {self.topic} took over {timeout_s}s")
@@ -124,3 +115,27 @@ class OffsetStore:
             return checkpoints
         finally:
             consumer.close()
+
+    def _extent(self, consumer: Consumer, deadline: float) -> tuple[list[TopicPartition], dict[int, int]]:
+        """The topic's partitions (at their first offset) and the end offset of each non-empty one.
+
+        A topic created a moment ago can be unknown or leaderless for a while: retried until ``deadline``.
+        """
+        while True:
+            try:
+                metadata = consumer.list_topics(self.topic, timeout=5).topics[self.topic]
+                if metadata.error is not None:
+                    raise KafkaException(metadata.error)
+                partitions = [TopicPartition(self.topic, p, 0) for p in metadata.partitions]
+                ends = {}
+                for tp in partitions:
+                    low, high = consumer.get_watermark_offsets(tp, timeout=5)
+                    if high > low:
+                        ends[tp.partition] = high
+                        tp.offset = low
+                return partitions, ends
+            except KafkaException as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.info("waiting for the offsets topic", extra={"topic": self.topic, "error": str(exc)})
+                time.sleep(0.5)
