@@ -57,8 +57,16 @@ def test_kill_9_at_random_moments_loses_nothing(
     target = end_offsets(kafka_bootstrap, topic, 3)
     progress = []
     for _ in range(kills):
+        before = progress[-1] if progress else 0
         proc = start()
-        time.sleep(rng.uniform(1.5, 4.0))
+        # Wait for this run to commit something (start-up time depends on the machine's load),
+        # then kill it at a random moment of its work.
+        deadline = time.monotonic() + 60
+        while sum(committed(kafka_bootstrap, consumer_group, topic, 3).values()) <= before:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        time.sleep(rng.uniform(0.0, 1.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         progress.append(sum(committed(kafka_bootstrap, consumer_group, topic, 3).values()))
