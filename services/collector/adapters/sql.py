@@ -125,7 +125,7 @@ class SqlSource:
         while True:
             stmt = base
             if self._last is not None:
-                stmt = stmt.where(_after(order, self._last))
+                stmt = stmt.where(_after(order, self._last, self._engine.dialect.name))
             if upper is not None:
                 stmt = stmt.where(src.c[plan.cursor] <= upper)
             stmt = stmt.order_by(*order).limit(self.config.batch_size)
@@ -168,13 +168,18 @@ class SqlSource:
             self._engine.dispose()
 
 
-def _after(order: list[sa.ColumnElement[Any]], last: tuple[Any, ...]) -> sa.ColumnElement[bool]:
-    """``(c, k...) > (:c, :k...)`` written so that an index on the order columns is seeked, not
-    scanned: ``c >= :c AND (c > :c OR (k...) > (:k...))`` (SQLite, for one, scans for a row-value
-    comparison)."""
+# Dialects whose planners seek an index on (a, b) for the row comparison (a, b) > (x, y).
+_ROW_VALUE_DIALECTS = frozenset({"postgresql", "sqlite"})
+
+
+def _after(order: list[sa.ColumnElement[Any]], last: tuple[Any, ...], dialect: str) -> sa.ColumnElement[bool]:
+    """The rows after ``last`` in ``order``: ``(c, k...) > (:c, :k...)`` where the dialect plans a row
+    comparison as an index range, else the portable ``c >= :c AND (c > :c OR (k...) > (:k...))``."""
     values = [sa.literal(v, sa.types.NullType()) for v in last]
     if len(order) == 1:
         return order[0] > values[0]
+    if dialect in _ROW_VALUE_DIALECTS:
+        return sa.tuple_(*order) > sa.tuple_(*values)
     rest = order[1] > values[1] if len(order) == 2 else sa.tuple_(*order[1:]) > sa.tuple_(*values[1:])
     return sa.and_(order[0] >= values[0], sa.or_(order[0] > values[0], rest))
 
