@@ -172,7 +172,9 @@ class SqlSource:
 _ROW_VALUE_DIALECTS = frozenset({"postgresql", "sqlite"})
 
 
-def _after(order: list[sa.ColumnElement[Any]], last: tuple[Any, ...], dialect: str) -> sa.ColumnElement[bool]:
+def _after(
+    order: Sequence[sa.ColumnElement[Any]], last: tuple[Any, ...], dialect: str
+) -> sa.ColumnElement[bool]:
     """The rows after ``last`` in ``order``: ``(c, k...) > (:c, :k...)`` where the dialect plans a row
     comparison as an index range, else the portable ``c >= :c AND (c > :c OR (k...) > (:k...))``."""
     values = [sa.literal(v, sa.types.NullType()) for v in last]
