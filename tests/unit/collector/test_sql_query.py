@@ -9,7 +9,6 @@ from sqlalchemy.dialects import mssql, postgresql, sqlite
 
 from services.collector.adapters.sql import _after
 
-
 DIALECTS: dict[str, Any] = {
     "postgresql": postgresql.dialect,
     "sqlite": sqlite.dialect,
