@@ -17,6 +17,18 @@ from services.sanitizer.settings import SanitizerSettings, get_settings
 
 log = logging.getLogger("services.sanitizer")
 
+# Faust, mode and aiokafka log message keys and values at DEBUG (faust.topics' publish_message logs
+# "send: topic=%r k=%r v=%r" before a value is sanitized; raw records carry the personal data the
+# sanitizer exists to remove). They stay at WARNING or above whatever TUNELINE_LOG_LEVEL says.
+_VALUE_LOGGING_LIBRARIES = ("faust", "mode", "aiokafka")
+
+
+def quiet_value_logging_libraries(level: str) -> None:
+    configured = logging.getLevelName(level.upper())  # an int for a known level name
+    floor = max(logging.WARNING, configured) if isinstance(configured, int) else logging.WARNING
+    for name in _VALUE_LOGGING_LIBRARIES:
+        logging.getLogger(name).setLevel(floor)
+
 
 def wait_for_kafka(settings: SanitizerSettings) -> None:
     waiter = retry(
@@ -31,6 +43,7 @@ def main() -> int:
     settings = get_settings()
     shared = settings.shared
     configure_logging(shared.log_level, shared.log_format)
+    quiet_value_logging_libraries(shared.log_level)
     try:
         policy = load_policy(settings.policies_file)
         ner = load_ner(policy)
@@ -70,6 +83,7 @@ def main() -> int:
         redirect_stdouts=False,
         override_logging=False,
     )
+    quiet_value_logging_libraries(shared.log_level)  # again, should the Worker have set levels
     try:
         worker.execute_from_commandline()  # runs until SIGTERM/SIGINT; exits the process itself
     finally:

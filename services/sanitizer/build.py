@@ -1,7 +1,9 @@
 """Assembles the sanitizer's steps from the policy: the same steps for the Faust agents and the CLI.
 
 ``prepare`` runs before the repartition by content hash (normalize, filter, hash), ``finish`` after
-it (exact dedup, near dedup, anonymize, route). ``Sanitizer.run`` chains both for offline use.
+it (exact dedup, near dedup, anonymize, route). The dedup steps only check; ``record`` (a
+``DedupRecorder``) remembers a record once its output record is built, so a copy whose first copy was
+dead-lettered is not dropped as a duplicate. ``Sanitizer.run`` chains all three for offline use.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from dataclasses import dataclass
 from libs.schemas import RawRecord, SanitizedRecord
 from services.sanitizer.adapters.presidio import Keys, PresidioReplacer
 from services.sanitizer.core.anonymize import PiiAnonymizer
-from services.sanitizer.core.dedup import ExactDeduplicator
+from services.sanitizer.core.dedup import Deduplicator, DedupRecorder, ExactDeduplicator
 from services.sanitizer.core.detect import Detector
 from services.sanitizer.core.minhash import NearDeduplicator
 from services.sanitizer.core.names import NerTagger
 from services.sanitizer.core.normalize import ContentHasher, LengthFilter, Normalizer
-from services.sanitizer.core.pipeline import AnyStep, Dropped, Outcome, Pipeline, Work, to_sanitized
+from services.sanitizer.core.pipeline import AnyStep, Dropped, Pipeline, Work, to_sanitized
 from services.sanitizer.core.policy import SanitizerPolicy
 from services.sanitizer.core.route import DatasetRouter
 from services.sanitizer.settings import SanitizerSettings
@@ -38,36 +40,58 @@ def prepare_steps(policy: SanitizerPolicy) -> list[AnyStep]:
     return [Normalizer(policy.normalize), LengthFilter(policy.normalize), ContentHasher()]
 
 
+@dataclass
+class FinishSteps:
+    steps: list[AnyStep]
+    record: DedupRecorder
+
+
 def finish_steps(
     policy: SanitizerPolicy,
     keys: Keys,
     ner: NerTagger | None,
     seen: MutableMapping[str, str] | None = None,
     near: NearDeduplicator | None = None,
-) -> list[AnyStep]:
+) -> FinishSteps:
     steps: list[AnyStep] = []
+    dedups: list[Deduplicator] = []
     if policy.dedup.exact:
-        steps.append(ExactDeduplicator(seen if seen is not None else {}))
+        dedups.append(ExactDeduplicator(seen if seen is not None else {}))
     if policy.dedup.near.enabled:
-        steps.append(near or NearDeduplicator(policy.dedup.near))
+        dedups.append(near or NearDeduplicator(policy.dedup.near))
+    steps.extend(dedups)
     detector = Detector(policy, ner)
     steps.append(PiiAnonymizer(detector, PresidioReplacer(policy.anonymize, keys), policy, keys.key_id))
     steps.append(DatasetRouter(policy.datasets))
-    return steps
+    return FinishSteps(steps, DedupRecorder(dedups))
+
+
+_CHUNK = 1024  # records per pass offline (NearDeduplicator keeps the signatures of 4096 checked ones)
 
 
 @dataclass
 class Sanitizer:
     prepare: Pipeline
     finish: Pipeline
+    record: DedupRecorder
 
     def run(
         self, records: Sequence[RawRecord], now: dt.datetime | None = None
     ) -> list[SanitizedRecord | Dropped]:
-        """Sanitize a batch in order: one result per record (a ``SanitizedRecord`` or a ``Dropped``)."""
+        """Sanitize a batch in order: one result per record (a ``SanitizedRecord`` or a ``Dropped``).
+        Dedup history is remembered record by record, after each output record is built."""
         stamp = now or dt.datetime.now(dt.UTC)
-        outcomes: list[Outcome] = self.finish.run(self.prepare.run([Work.of(r) for r in records]))
-        return [to_sanitized(o, stamp) if isinstance(o, Work) else o for o in outcomes]
+        results: list[SanitizedRecord | Dropped] = []
+        for start in range(0, len(records), _CHUNK):
+            chunk = [Work.of(r) for r in records[start : start + _CHUNK]]
+            for outcome in self.finish.run(self.prepare.run(chunk)):
+                if isinstance(outcome, Dropped):
+                    results.append(outcome)
+                    continue
+                sanitized = to_sanitized(outcome, stamp)
+                recorded = self.record.process(outcome)
+                results.append(recorded if isinstance(recorded, Dropped) else sanitized)
+        return results
 
 
 def build_sanitizer(
@@ -78,9 +102,8 @@ def build_sanitizer(
 ) -> Sanitizer:
     """An offline sanitizer (in-memory dedup history). ``ner=None`` loads the policy's model."""
     tagger = ner if ner is not None else load_ner(policy)
-    return Sanitizer(
-        Pipeline(prepare_steps(policy), observe), Pipeline(finish_steps(policy, keys, tagger), observe)
-    )
+    finish = finish_steps(policy, keys, tagger)
+    return Sanitizer(Pipeline(prepare_steps(policy), observe), Pipeline(finish.steps, observe), finish.record)
 
 
 def keys_from_settings(settings: SanitizerSettings) -> Keys:

@@ -56,6 +56,13 @@ class SanitizerSettings(BaseSettings):
         description="Kafka group session timeout: how soon a dead worker's partitions move.",
     )
     max_record_bytes: int = Field(default=1024 * 1024, ge=1024, description="Bigger messages: DLQ.")
+    max_message_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        description="Largest message sent to the by-hash and sanitized topics (at most the broker's "
+        "message.max.bytes): a bigger normalized or sanitized record goes to the DLQ, since a refused "
+        "send stops the worker.",
+    )
     create_topics: bool = Field(default=True, description="Create the output topics at start.")
     startup_timeout_s: float = Field(default=120.0, gt=0, description="How long to wait for Kafka.")
 

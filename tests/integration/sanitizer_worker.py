@@ -1,6 +1,8 @@
 """Runs the real sanitizer service (``services.sanitizer.__main__``) with one change: its NER model
 raises on texts containing ``POISON-PILL``, so the integration test can check that a recognizer that
-fails on one record sends that record to the dead-letter topic while the stream goes on."""
+fails on one record sends that record to the dead-letter topic while the stream goes on. Everything else
+is the service's own start-up, logging set-up included (``main`` keeps the ``faust``, ``mode`` and
+``aiokafka`` loggers at WARNING or above, since they log message values at DEBUG)."""
 
 from __future__ import annotations
 

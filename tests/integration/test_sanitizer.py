@@ -3,7 +3,10 @@
 Raw records with exact copies (disguised so only normalization finds them) and planted PII go in;
 each unique record comes out, no planted value appears anywhere in the sanitized topic (nor in the
 worker's log), and bad input lands in the dead-letter topic with its reason while the stream goes on.
-The second test kills the worker mid-stream and restarts it: nothing is lost.
+The second test kills the worker mid-stream and restarts it: nothing is lost. The third has the broker
+refuse a dead letter: the worker stops without committing, and once restarted the dead letter arrives.
+The worker logs at DEBUG, so the log checks also cover Faust's and aiokafka's loggers, which would
+print message values at that level if the service did not keep them at WARNING.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+)
 
 from benchmarks.sanitizer_data import Sample, generate
 from libs.devstack.servers import free_port
@@ -87,7 +96,7 @@ def worker(kafka_bootstrap: str, topics: Topics, unique_id: str, tmp_path: Path)
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "TUNELINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "TUNELINE_LOG_LEVEL": "INFO",
+        "TUNELINE_LOG_LEVEL": "DEBUG",  # Faust/mode/aiokafka must stay at WARNING anyway
         "TUNELINE_SANITIZER_PSEUDONYM_KEY": "integration-test-key-" + unique_id * 3,
         "TUNELINE_SANITIZER_POLICIES_FILE": str(ROOT / "config" / "sanitizer.yaml"),
         "TUNELINE_SANITIZER_APP_ID": f"test-sanitizer-{unique_id}",
@@ -261,3 +270,42 @@ def test_worker_killed_mid_stream_loses_nothing(
     # Redelivery after the crash may repeat an id (the sinks are keyed by id); a copy never gets through.
     duplicates = {s.id for s in samples if s.duplicate_of is not None}
     assert not duplicates & set(ids)
+
+
+def test_a_refused_dead_letter_stops_the_worker_and_is_not_lost(
+    kafka_bootstrap: str,
+    kafka_admin: AdminClient,
+    make_topic: Callable[..., str],
+    topics: Topics,
+    worker: Worker,
+    consumer_group: str,
+) -> None:
+    """At-least-once on a failed send: the message is neither acked nor committed."""
+    small_dlq = make_topic("small-dlq", config={"max.message.bytes": "1024"})
+    worker.env["TUNELINE_SANITIZER_DLQ_TOPIC"] = small_dlq
+    bad = b"not json at all " * 200  # its dead letter is over 1024 bytes: the broker refuses it
+    _produce(kafka_bootstrap, topics.raw, [(b"bad", bad)])
+
+    worker.start()
+    assert worker.proc is not None
+    try:
+        worker.proc.wait(180)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the worker went on after a refused send:\n{worker.log()[-3000:]}")
+    assert worker.proc.returncode != 0
+
+    entry = ConfigEntry("max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource("topic", small_dlq, incremental_configs=[entry])
+    for future in kafka_admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+    worker.start()
+    dlq = Drain(kafka_bootstrap, small_dlq, consumer_group + "-dlq")
+    try:
+        dlq.until(lambda: len(dlq.messages) >= 1, worker, 180)
+        dlq.until(lambda: False, worker, 3)
+    finally:
+        dlq.close()
+    ((value, headers),) = dlq.messages
+    body = json.loads(value)
+    assert headers["reason"] == b"not_json" and body["value"] == bad.decode()
+    assert body["topic"] == topics.raw and body["offset"] == 0

@@ -55,7 +55,7 @@ def test_kill_9_at_random_moments_loses_nothing(
         )
 
     target = end_offsets(kafka_bootstrap, topic, 3)
-    progress = []
+    progress: list[int] = []
     for _ in range(kills):
         before = progress[-1] if progress else 0
         proc = start()

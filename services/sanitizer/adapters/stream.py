@@ -4,7 +4,12 @@ Stage 1 (``on_raw``, consuming ``raw.*``): parse -> normalize -> filter -> hash,
 normalized record to the by-hash topic keyed by its content hash. Stage 2 (``on_by_hash``): exact
 dedup against the partition's table, near dedup, anonymize, route -> ``sanitized.records`` keyed by
 record id. Bad input and a failing recognizer go to ``sanitized.dlq``, reason in a header and in the
-body; the stream goes on.
+body; the stream goes on. Dedup history is remembered (``DedupRecorder``) only once the output record
+is built, just before it is sent.
+
+A failed send is not a record's fault: ``Outputs`` raise when the broker does not confirm a message,
+the error propagates out of ``on_raw``/``on_by_hash``, and the agent stops without acking the message
+(at-least-once: a restarted worker reads it again).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Protocol
 
 from libs.schemas import dumps, encode
 from services.sanitizer import metrics
+from services.sanitizer.core.dedup import DedupRecorder
 from services.sanitizer.core.errors import RecordRejected
 from services.sanitizer.core.intake import parse_record
 from services.sanitizer.core.normalize import content_hash
@@ -24,10 +30,18 @@ from services.sanitizer.core.pipeline import Dropped, Pipeline, Work, to_sanitiz
 log = logging.getLogger(__name__)
 
 _HASH = re.compile(r"[0-9a-f]{16,128}")
-_KEEP_ORIGINAL_BYTES = 512 * 1024  # the DLQ keeps the original message when it is not bigger
+# A dead letter (envelope + key + headers) stays under this, far below Kafka's default message limit
+# (~1 MB) and Faust's producer_max_request_size, so sending one cannot fail on size: the original
+# value is left out (its length kept as `value_bytes`) when the envelope would be bigger.
+MAX_DEAD_LETTER_BYTES = 512 * 1024
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000  # Kafka's message.max.bytes is 1 048 588 by default
+_MAX_KEY_BYTES = 1024  # a longer original key is left out of the dead letter (its length kept)
 
 
 class Outputs(Protocol):
+    """Where messages go. Each method returns once the broker has confirmed the message and raises
+    when it has not: a message whose sends all returned can be acked."""
+
     async def by_hash(self, key: bytes, value: bytes, headers: dict[str, bytes]) -> None: ...
 
     async def sanitized(self, key: bytes, value: bytes) -> None: ...
@@ -36,11 +50,23 @@ class Outputs(Protocol):
 
 
 class SanitizerStream:
-    def __init__(self, prepare: Pipeline, finish: Pipeline, outputs: Outputs, max_record_bytes: int) -> None:
+    def __init__(
+        self,
+        prepare: Pipeline,
+        finish: Pipeline,
+        record: DedupRecorder,
+        outputs: Outputs,
+        max_record_bytes: int,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
         self.prepare = prepare
         self.finish = finish
+        self.record = record
         self.outputs = outputs
         self.max_record_bytes = max_record_bytes
+        # a bigger output would be refused by the broker, and a refused send stops the worker: such a
+        # record is dead-lettered instead
+        self.max_message_bytes = max_message_bytes
         self.meter = metrics.RateMeter()
 
     async def on_raw(
@@ -66,13 +92,16 @@ class SanitizerStream:
             )
         if isinstance(outcome, Dropped):
             return await self._dropped(outcome, key, data, topic, partition, offset)
-        normalized = record.model_copy(update={"content": outcome.content})
+        normalized = encode(record.model_copy(update={"content": outcome.content}))
+        if len(normalized) > self.max_message_bytes:
+            detail = _over_limit("normalized", len(normalized), self)
+            return await self._dead_letter(key, data, "oversize", detail, topic, partition, offset)
         origin = {
             "origin_topic": topic.encode(),
             "origin_partition": b"%d" % partition,
             "origin_offset": b"%d" % offset,
         }
-        await self.outputs.by_hash(outcome.content_hash.encode(), encode(normalized), origin)
+        await self.outputs.by_hash(outcome.content_hash.encode(), normalized, origin)
         return "forwarded"
 
     async def on_by_hash(
@@ -97,9 +126,13 @@ class SanitizerStream:
         work.content_hash = hash_key if _HASH.fullmatch(hash_key) else content_hash(work.content, work.fields)
         try:
             outcome = self.finish.run_one(work)
-            if isinstance(outcome, Dropped):
-                return await self._dropped(outcome, key, data, topic, partition, offset)
-            sanitized = to_sanitized(outcome, dt.datetime.now(dt.UTC))
+            if isinstance(outcome, Work):
+                sanitized = to_sanitized(outcome, dt.datetime.now(dt.UTC))
+                output = encode(sanitized)
+                if len(output) > self.max_message_bytes:
+                    outcome = Dropped(record, "oversize", _over_limit("sanitized", len(output), self), True)
+                else:  # last: only a record that goes out is remembered
+                    outcome = self.record.process(outcome)
         except Exception as exc:  # noqa: BLE001 - a record must not stop the stream; sends are not in here
             # no traceback: exception messages (pydantic's among them) can quote the values being scanned
             log.error(
@@ -108,7 +141,9 @@ class SanitizerStream:
             return await self._dead_letter(
                 key, data, "internal_error", type(exc).__name__, topic, partition, offset
             )
-        await self.outputs.sanitized(sanitized.id.encode(), encode(sanitized))
+        if isinstance(outcome, Dropped):
+            return await self._dropped(outcome, key, data, topic, partition, offset)
+        await self.outputs.sanitized(sanitized.id.encode(), output)
         metrics.RECORDS_OUT.labels(sanitized.dataset).inc()
         for entity, count in sanitized.pii.items():
             metrics.PII_FOUND.labels(entity).inc(count)
@@ -137,23 +172,33 @@ class SanitizerStream:
         offset: int,
     ) -> str:
         # The detail names the field or the limit, never a value: values may be personal data.
+        detail = detail[:1000]
+        raw_key = key or b""
         envelope: dict[str, object] = {
             "reason": reason,
             "detail": detail,
             "topic": topic,
             "partition": partition,
             "offset": offset,
-            "key": (key or b"").decode(errors="replace"),
+            "key": raw_key.decode(errors="replace") if len(raw_key) <= _MAX_KEY_BYTES else None,
             "rejected_at": dt.datetime.now(dt.UTC).isoformat(),
         }
-        if len(data) <= _KEEP_ORIGINAL_BYTES:
-            envelope["value"] = data.decode(errors="replace")
+        if len(raw_key) > _MAX_KEY_BYTES:
+            envelope["key_bytes"] = len(raw_key)
+            key = None
         headers = {
             "reason": reason.encode(),
-            "detail": detail[:1000].encode(),
+            "detail": detail.encode(),
             "source_topic": topic.encode(),
         }
-        await self.outputs.dead_letter(key, dumps(envelope), headers)
+        overhead = len(raw_key if key else b"") + sum(len(k) + len(v) for k, v in headers.items())
+        body = b""
+        if len(data) + overhead <= MAX_DEAD_LETTER_BYTES:  # else: too big whatever its encoding
+            body = dumps({**envelope, "value": data.decode(errors="replace")})
+        if not body or len(body) + overhead > MAX_DEAD_LETTER_BYTES:
+            # replacement characters and JSON escapes can make the encoded value bigger than `data`
+            body = dumps({**envelope, "value_bytes": len(data)})
+        await self.outputs.dead_letter(key, body, headers)
         metrics.DEAD_LETTERS.labels(reason).inc()
         log.warning(
             "message sent to the dead-letter topic",
@@ -166,6 +211,10 @@ class SanitizerStream:
             },
         )
         return f"dlq:{reason}"
+
+
+def _over_limit(what: str, size: int, stream: SanitizerStream) -> str:
+    return f"{what} record of {size} bytes, over the {stream.max_message_bytes}-byte message limit"
 
 
 def _origin(headers: dict[str, bytes], topic: str, partition: int, offset: int) -> tuple[str, int, int]:

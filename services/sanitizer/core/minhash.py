@@ -20,6 +20,7 @@ from services.sanitizer.core.pipeline import Dropped, Outcome, Work
 from services.sanitizer.core.policy import NearDedupPolicy
 
 _WORD: Final = re.compile(r"\w+")
+_PENDING: Final = 4096  # checked records awaiting `remember` (a batch, or one record in the stream)
 Signature = npt.NDArray[np.uint64]
 
 
@@ -122,7 +123,12 @@ class LshIndex:
 
 
 class NearDeduplicator:
-    """Drops (or marks, by policy) a record whose content is a near copy of one seen before."""
+    """Drops (or marks, by policy) a record whose content is a near copy of one remembered before.
+
+    ``process`` only checks; ``remember`` (called by ``DedupRecorder`` once the record is known to go
+    out) adds it to the index. The signature is taken from the content as ``process`` first sees it
+    (before anonymization changes it) and kept for ``remember``, for at most ``_PENDING`` records.
+    """
 
     name = "near_dedup"
 
@@ -130,17 +136,35 @@ class NearDeduplicator:
         self.policy = policy
         self.hasher = hasher or MinHasher(policy.num_perm, policy.shingle_words)
         self.index = LshIndex(policy.num_perm, policy.threshold, policy.max_entries)
+        # record id -> signature (None: too short to compare) between `process` and `remember`
+        self._pending: OrderedDict[str, Signature | None] = OrderedDict()
+
+    def _signature(self, work: Work) -> Signature | None:
+        key = work.record.id
+        if key in self._pending:
+            return self._pending[key]
+        signature = None
+        if len(_WORD.findall(work.content)) >= self.policy.min_words:
+            signature = self.hasher.signature(work.content)
+        self._pending[key] = signature
+        while len(self._pending) > _PENDING:
+            self._pending.popitem(last=False)
+        return signature
 
     def process(self, work: Work) -> Outcome:
-        if len(_WORD.findall(work.content)) < self.policy.min_words:
+        signature = self._signature(work)
+        if signature is None:
             return work
-        signature = self.hasher.signature(work.content)
         match = self.index.query(signature)
         if match is None or match[0] == work.record.id:
-            self.index.insert(work.record.id, signature)
             return work
         original, similarity = match
         if self.policy.action == "drop":
             return Dropped(work.record, "near_duplicate", f"~{similarity:.2f} similar to record {original}")
         work.metadata["near_duplicate_of"] = original
         return work
+
+    def remember(self, work: Work) -> None:
+        signature = self._pending.pop(work.record.id, None)
+        if signature is not None and "near_duplicate_of" not in work.metadata:
+            self.index.insert(work.record.id, signature)

@@ -54,7 +54,9 @@ class Normalizer:
 
 
 class LengthFilter:
-    """Drops content too short to learn from (unless structured fields carry the record) or too long."""
+    """Drops content too short to learn from (unless structured fields carry the record: counted and
+    forgotten) and dead-letters content too long (a record cut off or misparsed upstream, which a person
+    should see rather than lose silently)."""
 
     name = "length_filter"
 
@@ -65,7 +67,7 @@ class LengthFilter:
     def process(self, work: Work) -> Outcome:
         size = len(work.content)
         if size > self._max:
-            return Dropped(work.record, "too_long", f"{size} characters, over {self._max}")
+            return Dropped(work.record, "too_long", f"{size} characters, over {self._max}", dead_letter=True)
         if size == 0 and not work.fields:
             return Dropped(work.record, "empty", "no content and no fields")
         if 0 < size < self._min or (size == 0 and self._min > 0 and not work.fields):

@@ -53,8 +53,8 @@ def test_length_filter_reasons(make_record: Callable[..., RawRecord]) -> None:
     long = step.process(Work.of(make_record("x" * 21)))
     empty = step.process(Work.of(make_record("")))
     assert isinstance(short, Dropped) and short.reason == "too_short" and not short.dead_letter
-    assert isinstance(long, Dropped) and long.reason == "too_long"
-    assert isinstance(empty, Dropped) and empty.reason == "empty"
+    assert isinstance(long, Dropped) and long.reason == "too_long" and long.dead_letter
+    assert isinstance(empty, Dropped) and empty.reason == "empty" and not empty.dead_letter
     assert isinstance(step.process(Work.of(make_record("", fields={"a": "b"}))), Work)
     assert isinstance(step.process(Work.of(make_record("just right"))), Work)
 

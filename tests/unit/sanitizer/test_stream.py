@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from libs.schemas import RawRecord, SanitizedRecord, decode, encode
-from services.sanitizer.adapters.faust_app import SanitizerApp, create_app
+from services.sanitizer.adapters.faust_app import (
+    SanitizerApp,
+    TopicOutputs,
+    create_app,
+    producer_max_request_size,
+)
+from services.sanitizer.adapters.stream import MAX_DEAD_LETTER_BYTES
 from services.sanitizer.core.policy import SanitizerPolicy
 from services.sanitizer.settings import SanitizerSettings
 from tests.unit.sanitizer.conftest import KEYS, FakeNer
@@ -100,3 +108,229 @@ def test_finish_agent_dedups_anonymizes_and_isolates_failures(
     assert "Jean" not in outputs[0].content and "jean@corp.fr" not in outputs[0].content
     assert [h["reason"] for _, _, h in out.dead] == [b"recognizer_error"]
     assert built.first_ids["1" * 32] == "first"
+
+
+class BrokerDown(Collected):
+    """``Outputs`` whose every send fails, as when the broker does not confirm a message."""
+
+    async def by_hash(self, key: bytes, value: bytes, headers: dict[str, bytes]) -> None:
+        raise ConnectionError("broker did not confirm")
+
+    async def sanitized(self, key: bytes, value: bytes) -> None:
+        raise ConnectionError("broker did not confirm")
+
+    async def dead_letter(self, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None:
+        raise ConnectionError("broker did not confirm")
+
+
+@pytest.mark.parametrize("agent_name", ["prepare", "finish"])
+@pytest.mark.parametrize("content", ["a record long enough to be forwarded", "{oops"])
+def test_a_failed_send_is_raised_and_the_event_stays_unacked(
+    sanitizer_app: tuple[SanitizerApp, Collected],
+    make_record: Callable[..., RawRecord],
+    agent_name: str,
+    content: str,
+) -> None:
+    """At-least-once: a message whose output (or dead letter) was not confirmed must not be acked,
+    or its offset would be committed and the record lost."""
+    built, _ = sanitizer_app
+    built.stream.outputs = BrokerDown()
+    value = content.encode() if content.startswith("{") else encode(make_record(content, id="r1"))
+
+    async def run() -> bool:
+        async with getattr(built, agent_name).test_context() as agent:
+            event = await agent.put(value, key=b"1" * 32, wait=False)
+            async with agent.new_value_processed:
+                await asyncio.wait_for(agent.new_value_processed.wait(), 10)
+            assert isinstance(agent.crash_reason, ConnectionError)
+            assert agent.results == {}
+        # the agent and its streams have stopped (a plain `async for` acks in its `finally` then)
+        gc.collect()
+        await asyncio.sleep(0.1)
+        return bool(event.message.acked)
+
+    assert asyncio.run(run()) is False
+
+    async def reread() -> str:  # the restarted worker reads the message again, and it goes through
+        async with getattr(built, agent_name).test_context() as agent:
+            event = await agent.put(value, key=b"1" * 32)
+            return str(agent.results[event.message.offset])
+
+    built.stream.outputs = Collected()
+    expected = {"prepare": "forwarded", "finish": "sanitized"}[agent_name]
+    assert asyncio.run(reread()) == (expected if value.startswith(b'{"') else "dlq:not_json")
+
+
+def test_a_confirmed_event_is_acked(
+    sanitizer_app: tuple[SanitizerApp, Collected], make_record: Callable[..., RawRecord]
+) -> None:
+    built, out = sanitizer_app
+
+    async def run() -> bool:
+        async with built.prepare.test_context() as agent:
+            event = await agent.put(encode(make_record("a record long enough to be forwarded")), key=b"k")
+            return bool(event.message.acked)
+
+    assert asyncio.run(run()) is True
+    assert len(out.by_hash_msgs) == 1
+
+
+class _FakeTopic:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+        self.sent: list[dict[str, object]] = []
+
+    async def send(self, **message: object) -> asyncio.Future[None]:
+        self.sent.append(message)
+        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.error is None:
+            delivery.set_result(None)
+        else:
+            delivery.set_exception(self.error)
+        return delivery
+
+
+def test_topic_outputs_wait_for_the_delivery_and_raise_its_error() -> None:
+    ok, failing = _FakeTopic(None), _FakeTopic(ConnectionError("message not delivered"))
+    outputs = TopicOutputs(ok, failing, failing)
+
+    async def run() -> None:
+        await outputs.by_hash(b"k", b"v", {"h": b"1"})
+        with pytest.raises(ConnectionError):
+            await outputs.sanitized(b"k", b"v")
+        with pytest.raises(ConnectionError):
+            await outputs.dead_letter(None, b"v", {})
+
+    asyncio.run(run())
+    assert ok.sent == [{"key": b"k", "value": b"v", "headers": {"h": b"1"}, "force": True}]
+
+
+def test_producer_accepts_what_the_sanitizer_sends() -> None:
+    assert producer_max_request_size(1024 * 1024, 1_000_000) > 1024 * 1024
+    assert producer_max_request_size(1024, 4 * 1024 * 1024) > 4 * 1024 * 1024
+    assert producer_max_request_size(1024, 1024) > MAX_DEAD_LETTER_BYTES
+
+
+def test_an_output_over_the_message_limit_is_dead_lettered(
+    sanitizer_app: tuple[SanitizerApp, Collected], make_record: Callable[..., RawRecord]
+) -> None:
+    """A message the broker would refuse would stop the worker on every restart: it is a dead letter."""
+    built, out = sanitizer_app
+    record = make_record("the billing export finished without errors again today " * 40, id="big")
+    built.stream.max_message_bytes = len(encode(record)) - 10  # a little under its size once normalized
+    raw = asyncio.run(built.stream.on_raw(b"k", encode(record), "raw.support", 0, 3))
+    finished = asyncio.run(built.stream.on_by_hash(b"1" * 32, encode(record), "sanitizer.by-hash", 0, 4))
+    assert raw == finished == "dlq:oversize"
+    assert out.by_hash_msgs == [] and out.sanitized_msgs == [] and dict(built.first_ids) == {}
+    details = [json.loads(v)["detail"] for _, v, _ in out.dead]
+    assert "normalized record of" in details[0] and "sanitized record of" in details[1]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"x" * (MAX_DEAD_LETTER_BYTES - 100),  # fits as bytes, not once the envelope is around it
+        b"\x01" * (MAX_DEAD_LETTER_BYTES // 3),  # small, but JSON escapes make it 6 times bigger
+        b"\xff" * (MAX_DEAD_LETTER_BYTES // 2),  # small, but U+FFFD replacements make it 3 times bigger
+    ],
+)
+def test_an_oversize_dead_letter_leaves_the_value_out(
+    sanitizer_app: tuple[SanitizerApp, Collected], data: bytes
+) -> None:
+    built, out = sanitizer_app
+    result = asyncio.run(built.stream.on_raw(b"k" * 5000, data, "raw.support", 0, 7))
+    assert result.startswith("dlq:")
+    ((key, value, headers),) = out.dead
+    assert len(value) + len(key or b"") + sum(len(k) + len(v) for k, v in headers.items()) <= (
+        MAX_DEAD_LETTER_BYTES
+    )
+    body = json.loads(value)
+    assert "value" not in body and body["value_bytes"] == len(data)
+    assert key is None and body["key"] is None and body["key_bytes"] == 5000
+    assert body["offset"] == 7 and body["reason"] == headers["reason"].decode()
+
+
+def test_a_small_dead_letter_keeps_the_value(sanitizer_app: tuple[SanitizerApp, Collected]) -> None:
+    built, out = sanitizer_app
+    assert asyncio.run(built.stream.on_raw(b"k", b"not json", "raw.support", 0, 1)) == "dlq:not_json"
+    body = json.loads(out.dead[0][1])
+    assert body["value"] == "not json" and "value_bytes" not in body and body["key"] == "k"
+
+
+class FailsOnce(FakeNer):
+    """A recognizer that fails on the first text with the marker only (a transient model failure)."""
+
+    def tag(self, texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+        try:
+            return super().tag(texts)
+        finally:
+            self.fail_on = None
+
+
+def test_a_dead_lettered_first_copy_does_not_make_the_next_a_duplicate(
+    tmp_path: Path, make_record: Callable[..., RawRecord]
+) -> None:
+    settings = SanitizerSettings(
+        dev_mode=True, store="memory://", datadir=str(tmp_path), partitions=1, input_topics=("raw.support",)
+    )
+    built = create_app(settings, SanitizerPolicy(), KEYS, FailsOnce(fail_on="Glitch"))
+    out = Collected()
+    built.stream.outputs = out
+    text = "the Glitch report of the billing export came back empty again this morning"
+    first, second, third = (make_record(text, id=i) for i in ("first", "second", "third"))
+
+    async def run() -> list[str]:
+        async with built.finish.test_context() as agent:
+            events = [await agent.put(encode(r), key=b"1" * 32) for r in (first, second, third)]
+            return [agent.results[e.message.offset] for e in events]
+
+    assert asyncio.run(run()) == ["dlq:recognizer_error", "sanitized", "duplicate"]
+    assert [decode(SanitizedRecord, v).id for _, v in out.sanitized_msgs] == ["second"]
+    assert built.first_ids["1" * 32] == "second"
+
+
+def test_too_long_and_unrouted_records_are_dead_lettered(
+    tmp_path: Path, make_record: Callable[..., RawRecord]
+) -> None:
+    settings = SanitizerSettings(
+        dev_mode=True, store="memory://", datadir=str(tmp_path), partitions=1, input_topics=("raw.support",)
+    )
+    policy = SanitizerPolicy.model_validate(
+        {"datasets": {"default": None, "sources": {"crm": "sales"}}, "normalize": {"max_chars": 40}}
+    )
+    built = create_app(settings, policy, KEYS, FakeNer())
+    out = Collected()
+    built.stream.outputs = out
+    long = make_record("a record that is much longer than forty characters, so too long")
+    unrouted = make_record("a record of a source that feeds nothing", id="unrouted")
+
+    async def run() -> list[str]:
+        async with built.prepare.test_context() as prepare:
+            too_long = await prepare.put(encode(long), key=b"k1")
+            result = prepare.results[too_long.message.offset]
+        async with built.finish.test_context() as finish:
+            event = await finish.put(encode(unrouted), key=b"2" * 32)
+            return [result, finish.results[event.message.offset]]
+
+    assert asyncio.run(run()) == ["dlq:too_long", "dlq:no_dataset"]
+    assert [json.loads(v)["reason"] for _, v, _ in out.dead] == ["too_long", "no_dataset"]
+    assert json.loads(out.dead[1][1])["value"] == encode(unrouted).decode()
+    assert out.sanitized_msgs == [] and dict(built.first_ids) == {}
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"), [("DEBUG", "WARNING"), ("info", "WARNING"), ("ERROR", "ERROR")]
+)
+def test_libraries_that_log_values_stay_at_warning(configured: str, expected: str) -> None:
+    """Faust logs message keys and values at DEBUG (``send: ... k=%r v=%r``)."""
+    from services.sanitizer.__main__ import quiet_value_logging_libraries
+
+    loggers = [logging.getLogger(name) for name in ("faust", "mode", "aiokafka")]
+    before = [lg.level for lg in loggers]
+    try:
+        quiet_value_logging_libraries(configured)
+        assert [logging.getLevelName(lg.level) for lg in loggers] == [expected] * 3
+        assert not logging.getLogger("faust.topics").isEnabledFor(logging.DEBUG)
+    finally:
+        for lg, level in zip(loggers, before, strict=True):
+            lg.setLevel(level)
