@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from presidio_analyzer import EntityRecognizer
@@ -27,15 +27,17 @@ from services.sanitizer.core.policy import Operator as Op
 
 log = logging.getLogger(__name__)
 
+_CHUNK = 200  # values per call of Presidio's engine (see PresidioReplacer.replace)
+
 
 @dataclass(frozen=True)
 class Keys:
     """Key material (from SecretStr settings; never logged). ``key_id`` is recorded on every record
     so that tokens made under an old key can be told apart after a rotation."""
 
-    pseudonym_key: bytes
+    pseudonym_key: bytes = field(repr=False)
     key_id: str
-    encryption_key: bytes | None = None
+    encryption_key: bytes | None = field(default=None, repr=False)
 
 
 class _Pseudonym(Operator):
@@ -125,6 +127,23 @@ class PresidioReplacer:
         return operators
 
     def replace(self, text: str, spans: Sequence[Span]) -> str:
+        """Presidio's engine rebuilds the whole text once per value (quadratic in a text with thousands
+        of values): disjoint spans go to it in chunks of ``_CHUNK`` values, one text slice each."""
+        ordered = sorted(spans, key=lambda s: (s.start, s.end))
+        disjoint = all(a.end <= b.start for a, b in zip(ordered, ordered[1:], strict=False))
+        if len(ordered) <= _CHUNK or not disjoint:
+            return self._replace(text, ordered)
+        parts: list[str] = []
+        cut = 0
+        for i in range(0, len(ordered), _CHUNK):
+            chunk = ordered[i : i + _CHUNK]
+            end = ordered[i + _CHUNK].start if i + _CHUNK < len(ordered) else len(text)
+            shifted = [Span(s.start - cut, s.end - cut, s.entity, s.score) for s in chunk]
+            parts.append(self._replace(text[cut:end], shifted))
+            cut = end
+        return "".join(parts)
+
+    def _replace(self, text: str, spans: Sequence[Span]) -> str:
         results = [RecognizerResult(s.entity, s.start, s.end, s.score) for s in spans]
         result = self._engine.anonymize(
             text, results, self._operators(spans), merge_entities_with_spaces=False

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -78,18 +79,19 @@ class NameFinder:
 
     def candidates(self, text: str, taken: Sequence[Span]) -> list[Candidate]:
         words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+        inside = _Taken(taken).overlaps
         found: list[Candidate] = []
         i = 0
         while i < len(words):
             start, end, word = words[i]
-            if not self._candidate_word(word) or _inside(start, end, taken):
+            if not self._candidate_word(word) or inside(start, end):
                 i += 1
                 continue
             j, last_end, prev_end, count = i + 1, end, end, 1
             while j < len(words):
                 s, e, w = words[j]
                 gap = text[prev_end:s]
-                if gap not in (" ", "-", " '", " ’") or _inside(s, e, taken):
+                if gap not in (" ", "-", " '", " ’") or inside(s, e):
                     break
                 if self._candidate_word(w):
                     last_end, prev_end, count = e, e, count + 1
@@ -150,12 +152,13 @@ class NameFinder:
             windows.extend((t, s, e) for s, e in self._windows(text, pending[t]))
         if windows and self._ner is not None:
             tagged = self._ner.tag([texts[t][s:e] for t, s, e in windows])
+            starts = [[c.start for c in cands] for cands in pending]  # in text order, disjoint
             for (t, offset, _), ents in zip(windows, tagged, strict=True):
                 for ent_start, ent_end, label in ents:
                     if label != "PERSON":
                         continue
                     start, end = offset + ent_start, offset + ent_end
-                    hit = [c for c in pending[t] if c.start < end and start < c.end]
+                    hit = _touching(pending[t], starts[t], start, end)
                     if hit:  # the model's entity must touch a candidate: "Email" at a line start is not one
                         start, end = min(c.start for c in hit), max(c.end for c in hit)
                         results[t].append(Span(start, end, PERSON, 0.85))
@@ -195,8 +198,31 @@ def _extend(text: str, pos: int, words: int) -> int:
     return i
 
 
-def _inside(start: int, end: int, spans: Sequence[Span]) -> bool:
-    return any(s.start < end and start < s.end for s in spans)
+class _Taken:
+    """Spans already found in a text, for overlap queries in O(log n): sorted by start, with the
+    running maximum of their ends (the spans may overlap one another)."""
+
+    def __init__(self, spans: Sequence[Span]) -> None:
+        ordered = sorted((s.start, s.end) for s in spans)
+        self._starts = [s for s, _ in ordered]
+        self._max_end: list[int] = []
+        furthest = 0
+        for _, e in ordered:
+            furthest = max(furthest, e)
+            self._max_end.append(furthest)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect_left(self._starts, end) - 1  # the last span that starts before ``end``
+        return i >= 0 and self._max_end[i] > start
+
+
+def _touching(cands: Sequence[Candidate], starts: Sequence[int], start: int, end: int) -> list[Candidate]:
+    """The candidates (disjoint, in text order; ``starts`` their starts) that overlap [start, end)."""
+    i = bisect_left(starts, end)  # candidates from i on start at or after ``end``
+    first = i
+    while first > 0 and cands[first - 1].end > start:
+        first -= 1
+    return list(cands[first:i])
 
 
 def _at_sentence_start(text: str, pos: int) -> bool:

@@ -31,6 +31,8 @@ class PatternRule:
     validate: Callable[[str], bool] | None = None
     priority: int = 50  # the higher wins where two findings overlap
     score: float = 0.9
+    # (text, match, start, end) -> a new end for the value, before validation
+    value_end: Callable[[str, re.Match[str], int, int], int] | None = None
 
 
 def _has(*needles: str) -> Callable[[str], bool]:
@@ -54,14 +56,46 @@ def _digit(text: str) -> bool:
     return _DIGITS.search(text) is not None
 
 
+# Key names may carry a word prefix (PGPASSWORD, db_password, adminpass); a bare "pass" that ends an
+# ordinary word (bypass, compass, surpass, trespass, overpass, underpass) is not a key.
+_PW_KEYS: Final = r"pass(?:word|wd|phrase)|(?<!by)(?<!com)(?<!sur)(?<!tres)(?<!over)(?<!under)pass|pwd"
 _PAIR_NAMES: Final = (
-    r"pass(?:word|wd|phrase)?|pwd|secret(?:[_-]?key)?|client[_-]?secret|api[_-]?key|apikey|"
+    _PW_KEYS + r"|secret(?:[_-]?key)?|client[_-]?secret|api[_-]?key|apikey|"
     r"(?:access|auth|refresh|session|bearer|private|api)[_-]?token|token|auth|credentials?|"
     r"private[_-]?key|access[_-]?key(?:[_-]?id)?|secret[_-]?access[_-]?key"
 )
-_PAIR_VALUE: Final = (
-    r"""(?:"(?P<dq>[^"\n]{3,200})"|'(?P<sq>[^'\n]{3,200})'|(?P<value>[^\s"',;&<>{}()\[\]]{3,200}))"""
-)
+# A quoted value whole; an unquoted one up to whitespace or ";" (``_pair_value_end`` trims it).
+_PAIR_VALUE: Final = r"""(?:"(?P<dq>[^"\n]{3,200})"|'(?P<sq>[^'\n]{3,200})'|(?P<value>[^\s"';]{3,200}))"""
+_PAIR_SEPARATOR: Final = r"(?:\"|')?\s*(?:[:=]|=>)\s*"
+_PW_SEPARATOR: Final = r"(?:\"|')?\s*(?:[:=]|=>|\bis\b)\s*"
+_KEY_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[]")
+_CLOSING: Final = {")": "(", "]": "[", "}": "{"}
+
+
+def _pair_value_end(text: str, match: re.Match[str], start: int, end: int) -> int:
+    """Where an unquoted ``key=value`` value ends: at ``&`` or ``#`` in a query string
+    (``?a=1&password=x&b=2``), before a trailing comma or an unbalanced closing bracket."""
+    if match.start("value") != start:
+        return end  # quoted: whole
+    i, floor = match.start(), max(0, match.start() - 64)
+    while i > floor and text[i - 1] in _KEY_CHARS:  # back over the key's prefix
+        i -= 1
+    if i > 0 and text[i - 1] in "?&":
+        cuts = [p for p in (text.find("&", start, end), text.find("#", start, end)) if p >= 0]
+        end = min(cuts, default=end)
+    value = text[start:end]
+    balance = {close: value.count(close) - value.count(open_) for close, open_ in _CLOSING.items()}
+    while end > start:
+        last = text[end - 1]
+        if last == ",":
+            end -= 1
+        elif balance.get(last, 0) > 0:
+            balance[last] -= 1
+            end -= 1
+        else:
+            break
+    return end
+
 
 # Values after `password=` that are placeholders, not secrets.
 _PLACEHOLDERS: Final = frozenset(
@@ -123,7 +157,8 @@ def build_rules(policy: DetectPolicy) -> list[PatternRule]:
         PatternRule(
             "jwt",
             E.JWT,
-            re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+            # Not after a token character: "eyJ-eyJ-..." must not start a scan at every "eyJ".
+            re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
             _has("eyJ"),
             priority=90,
         ),
@@ -186,23 +221,22 @@ def build_rules(policy: DetectPolicy) -> list[PatternRule]:
         PatternRule(
             "password_pair",
             E.PASSWORD,
-            re.compile(
-                r"(?i)(?<![a-z])(?:pass(?:word|wd|phrase)?|pwd)(?:\"|')?\s*(?:[:=]|=>|\bis\b)\s*"
-                + _PAIR_VALUE
-            ),
+            re.compile(r"(?i)(?:" + _PW_KEYS + r")" + _PW_SEPARATOR + _PAIR_VALUE),
             _has_ci("pass", "pwd"),
             group=("dq", "sq", "value"),
             validate=_not_placeholder,
             priority=85,
+            value_end=_pair_value_end,
         ),
         PatternRule(
             "secret_pair",
             E.SECRET,
-            re.compile(r"(?i)(?<![a-z])(?:" + _PAIR_NAMES + r")(?:\"|')?\s*(?:[:=]|=>)\s*" + _PAIR_VALUE),
+            re.compile(r"(?i)(?:" + _PAIR_NAMES + r")" + _PAIR_SEPARATOR + _PAIR_VALUE),
             _has_ci("secret", "token", "key", "auth", "credential"),
             group=("dq", "sq", "value"),
             validate=_not_placeholder,
             priority=84,
+            value_end=_pair_value_end,
         ),
         PatternRule(
             "email",
@@ -341,6 +375,8 @@ class PatternDetector:
                 continue
             for match in rule.regex.finditer(text):
                 start, end = _group_span(match, rule.group)
+                if start >= 0 and rule.value_end is not None:
+                    end = rule.value_end(text, match, start, end)
                 if start < 0 or end <= start:
                     continue
                 value = text[start:end]

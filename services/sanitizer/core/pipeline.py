@@ -29,11 +29,19 @@ class Work:
     content_hash: str = ""
     dataset: str = ""
     pii: Counter[str] = field(default_factory=Counter)
-    metadata: dict[str, JsonValue] = field(default_factory=dict)
+    metadata: dict[str, JsonValue] = field(default_factory=dict)  # added by the steps
+    # The record's own metadata (table and primary key, path, url): scanned by the anonymizer like
+    # the fields, since a primary key or a home directory can be personal.
+    source_metadata: dict[str, JsonValue] = field(default_factory=dict)
 
     @classmethod
     def of(cls, record: RawRecord) -> Work:
-        return cls(record=record, content=record.content, fields=dict(record.fields))
+        return cls(
+            record=record,
+            content=record.content,
+            fields=dict(record.fields),
+            source_metadata=dict(record.metadata),
+        )
 
 
 @dataclass(frozen=True)
@@ -107,10 +115,11 @@ class Pipeline:
 
 
 def to_sanitized(work: Work, sanitized_at: dt.datetime) -> SanitizedRecord:
-    """The output record of a work item that went through every step (``Route`` sets the dataset)."""
+    """The output record of a work item that went through every step (``Route`` sets the dataset).
+
+    Its metadata is the scanned ``source_metadata``, never ``record.metadata`` as collected."""
     record = work.record
-    metadata = dict(record.metadata)
-    metadata.update(work.metadata)
+    metadata = {**work.source_metadata, **work.metadata}
     return SanitizedRecord.model_validate(
         {
             "id": record.id,

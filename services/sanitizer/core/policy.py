@@ -33,8 +33,8 @@ class Operator(StrEnum):
 
 
 class FieldAction(StrEnum):
-    SCAN = "scan"  # string values are scanned like the content
-    KEEP = "keep"  # kept verbatim (ids, enums, numbers that are not personal)
+    SCAN = "scan"  # strings, keys and long integers are scanned like the content
+    KEEP = "keep"  # kept (ids, enums): only structured PII and secrets found in it are still replaced
     DROP = "drop"  # removed from the record
     REPLACE = "replace"  # the whole value is one entity (``entity``) replaced by ``operator``
 
@@ -57,7 +57,7 @@ class FieldPolicy(_Frozen):
 
 class NormalizePolicy(_Frozen):
     min_chars: int = Field(default=8, ge=0, description="Shorter (normalized) content is dropped.")
-    max_chars: int = Field(default=200_000, ge=1, description="Longer content is dropped.")
+    max_chars: int = Field(default=200_000, ge=1, description="Longer content goes to the DLQ (too_long).")
     max_blank_lines: int = Field(default=1, ge=0, description="Longer runs of blank lines are cut.")
 
 
@@ -104,7 +104,7 @@ class AnonymizePolicy(_Frozen):
 
 class DatasetPolicy(_Frozen):
     default: str | None = Field(
-        default="general", description="Dataset of sources not listed; null drops them."
+        default="general", description="Dataset of sources not listed; null sends them to the DLQ."
     )
     sources: dict[str, str] = Field(default_factory=dict)
 
@@ -125,8 +125,9 @@ class SanitizerPolicy(_Frozen):
         description="source (or '*') -> field path (dotted, glob allowed) -> policy.",
     )
 
-    def field_policy(self, source: str, path: str) -> FieldPolicy:
-        """The policy of a field: the source's own rules first, then the '*' rules, else scan."""
+    def field_rule(self, source: str, path: str) -> FieldPolicy | None:
+        """The rule written for a field (dotted path, list indexes left out): the source's own rules
+        first, then the '*' rules; None where no rule names it (it inherits its parent's)."""
         for scope in (source, "*"):
             rules = self.fields.get(scope, {})
             if path in rules:
@@ -134,7 +135,11 @@ class SanitizerPolicy(_Frozen):
             for pattern, rule in rules.items():
                 if fnmatch.fnmatchcase(path, pattern):
                     return rule
-        return FieldPolicy()
+        return None
+
+    def field_policy(self, source: str, path: str) -> FieldPolicy:
+        """The policy of a field: its rule, else scan."""
+        return self.field_rule(source, path) or FieldPolicy()
 
 
 def load_policy(path: str | Path) -> SanitizerPolicy:

@@ -83,3 +83,16 @@ def test_failed_batch_leaves_records_untouched(make_record: Callable[..., RawRec
     )
     step.process_batch([work])
     assert work.fields == {"customer_name": "Jean Dupont"} and not work.pii
+
+
+def test_a_list_of_objects_is_sanitized_not_dead_lettered(make_record: Callable[..., RawRecord]) -> None:
+    record = make_record("an order with items", source="crm", fields={"items": [{"k": "v", "n": "jo@x.io"}]})
+    (out,) = anonymizer().process_batch([Work.of(record)])
+    assert isinstance(out, Work)  # was recognizer_error / AssertionError
+    items = out.fields["items"]
+    assert isinstance(items, list) and len(items) == 1
+    item = items[0]
+    assert (
+        isinstance(item, dict) and item["k"] == "v" and re.fullmatch(r"<EMAIL_[0-9a-f]{8}>", str(item["n"]))
+    )
+    assert out.pii == {"EMAIL": 1}

@@ -67,3 +67,20 @@ def test_per_entity_operators_and_whole_values() -> None:
     assert re.fullmatch(r"user <PERSON_[0-9a-f]{8}> password <PASSWORD>", out)
     assert replacer.replace_value("Bob", "PERSON", None) == ops.pseudonym("PERSON", "Bob", KEY)
     assert replacer.replace_value("123-45-6789", "US_SSN", Operator.MASK) == "***-**-6789"
+
+
+def test_keys_repr_hides_the_key_material() -> None:
+    shown = repr(KEYS)
+    assert "test-k1" in shown
+    assert repr(KEYS.pseudonym_key) not in shown and repr(KEYS.encryption_key) not in shown
+
+
+def test_many_values_are_replaced_in_chunks_like_in_one_call() -> None:
+    replacer = PresidioReplacer(AnonymizePolicy(), KEYS)
+    text = "".join(f"mail u{i}@x.io now; " for i in range(1000))
+    spans = [Span(m.start(), m.end(), "EMAIL") for m in re.finditer(r"u\d+@x\.io", text)]
+    expected = text
+    for span in reversed(spans):
+        value = text[span.start : span.end]
+        expected = expected[: span.start] + ops.pseudonym("EMAIL", value, KEY) + expected[span.end :]
+    assert replacer.replace(text, spans) == expected

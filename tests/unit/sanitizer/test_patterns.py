@@ -60,7 +60,13 @@ def found(text: str, policy: DetectPolicy | None = None) -> list[tuple[str, str]
         ),
         ("password=hunter2 pool=5", E.PASSWORD, "hunter2"),
         ('smtp_password: "p@ss w(rd)!"', E.PASSWORD, "p@ss w(rd)!"),
-        ("Server=db;User Id=sa;Password=Tr0ub4dor&3x;", E.PASSWORD, "Tr0ub4dor"),
+        ("Server=db;User Id=sa;Password=Tr0ub4dor&3x;", E.PASSWORD, "Tr0ub4dor&3x"),
+        ("PGPASSWORD=Sup3rSecret1 psql", E.PASSWORD, "Sup3rSecret1"),
+        ("export dbpassword=Sup3rSecret1", E.PASSWORD, "Sup3rSecret1"),
+        ("adminpass=Sup3rSecret1", E.PASSWORD, "Sup3rSecret1"),
+        ("password=ab&cd(ef)gh! next", E.PASSWORD, "ab&cd(ef)gh!"),
+        ("GET /login?user=ann&password=x1y2z3&next=/home", E.PASSWORD, "x1y2z3"),
+        ("(password=hunter22), retry", E.PASSWORD, "hunter22"),
         ("client_secret: 9f8e7d6c5b4a", E.SECRET, "9f8e7d6c5b4a"),
         ("Authorization: Bearer abcdefghijklmnop1234", E.SECRET, "abcdefghijklmnop1234"),
         ("use Zx8qL2mN7pR4tV6wY9aB3cD5 for staging", E.SECRET, "Zx8qL2mN7pR4tV6wY9aB3cD5"),
@@ -91,6 +97,7 @@ def test_private_key_block_is_one_span() -> None:
         "latency p99 1234 ms at 99.95% availability, 1 048 576 bytes",
         "password=*** token=<redacted> secret=${VAULT_SECRET}",
         "listening on 0.0.0.0:8080 and 127.0.0.1",
+        "bypass: enabled, compass: north, surpass=forecast",
     ],
 )
 def test_keep_list_survives(text: str) -> None:

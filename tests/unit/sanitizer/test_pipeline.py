@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,7 @@ from services.sanitizer.build import build_sanitizer
 from services.sanitizer.core.errors import RecordRejected
 from services.sanitizer.core.intake import parse_record
 from services.sanitizer.core.pipeline import Dropped, Pipeline, Work
-from services.sanitizer.core.policy import SanitizerPolicy
+from services.sanitizer.core.policy import SanitizerPolicy, load_policy
 from tests.unit.sanitizer.conftest import KEYS, FakeNer
 
 NOW = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
@@ -85,3 +86,42 @@ def test_bad_messages_are_rejected_with_a_reason(data: bytes, reason: str) -> No
     with pytest.raises(RecordRejected) as caught:
         parse_record(data, max_bytes=1024)
     assert caught.value.reason == reason
+
+
+def test_metadata_is_sanitized_with_the_shipped_policy(make_record: Callable[..., RawRecord]) -> None:
+    policy = load_policy(Path(__file__).parents[3] / "config" / "sanitizer.yaml")
+    sanitizer = build_sanitizer(policy, KEYS, ner=FakeNer())
+    row = make_record(
+        "customer row for the billing team",
+        source="crm",
+        kind="sql",
+        fields={"email": "alice@example.com", "ssn": "123-45-6789", "seats": 3},
+        metadata={"table": "public.customers", "key": {"email": "alice@example.com", "ssn": "123-45-6789"}},
+    )
+    line = make_record(
+        "worker started in 350ms with status 200",
+        source="app-logs",
+        metadata={"path": "/home/alice.martin/svc/app.log", "offset": 4096, "fingerprint": "ab12cd34"},
+    )
+    out_row, out_line = sanitizer.run([row, line], NOW)
+    assert isinstance(out_row, SanitizedRecord) and isinstance(out_line, SanitizedRecord)
+    dumped = out_row.model_dump_json() + out_line.model_dump_json()
+    assert "alice@example.com" not in dumped and "123-45-6789" not in dumped and "alice.martin" not in dumped
+    assert out_row.metadata["table"] == "public.customers"
+    assert out_row.metadata["key"] == {"email": out_row.fields["email"]}  # `ssn: drop` there too
+    assert out_row.metadata["pseudonym_key_id"] == KEYS.key_id
+    assert out_line.metadata["offset"] == 4096 and out_line.metadata["fingerprint"] == "ab12cd34"
+    assert str(out_line.metadata["path"]).startswith("/home/<USERNAME_")
+
+
+def test_ids_are_scanned_unless_known_safe(make_record: Callable[..., RawRecord]) -> None:
+    policy = load_policy(Path(__file__).parents[3] / "config" / "sanitizer.yaml")
+    record = make_record(
+        "a ticket about an account",
+        fields={"national_id": "AB123456C", "user_id": "alice@example.com", "ticket_id": "T-2024-0042"},
+    )
+    (out,) = build_sanitizer(policy, KEYS, ner=FakeNer()).run([record], NOW)
+    assert isinstance(out, SanitizedRecord)
+    assert re.fullmatch(r"<NATIONAL_ID_[0-9a-f]{8}>", str(out.fields["national_id"]))
+    assert re.fullmatch(r"<EMAIL_[0-9a-f]{8}>", str(out.fields["user_id"]))
+    assert out.fields["ticket_id"] == "T-2024-0042"

@@ -21,8 +21,25 @@ def test_shipped_policy_parses() -> None:
     assert policy.field_policy("crm", "ssn").action is FieldAction.DROP
     name = policy.field_policy("crm", "customer_name")
     assert name.action is FieldAction.REPLACE and name.entity == "PERSON"
-    assert policy.field_policy("crm", "account_id").action is FieldAction.KEEP  # '*' glob
+    assert policy.field_policy("crm", "order_id").action is FieldAction.KEEP  # '*' explicit list
     assert policy.field_policy("crm", "notes").action is FieldAction.SCAN
+    assert policy.field_rule("crm", "notes") is None  # no rule: inherits its parent's
+
+
+@pytest.mark.parametrize("path", ["user_id", "account_id", "customer_id", "items.user_id"])
+def test_shipped_policy_scans_ids_not_known_to_be_safe(path: str) -> None:
+    # "*_id: keep" used to keep national_id, tax_id and a user_id holding an email verbatim
+    assert load_policy(SHIPPED).field_policy("support", path).action is FieldAction.SCAN
+
+
+@pytest.mark.parametrize(
+    ("path", "entity"),
+    [("national_id", "NATIONAL_ID"), ("tax_id", "NATIONAL_ID"), ("ssn_num", "US_SSN"), ("a.ssn", "US_SSN")],
+)
+def test_shipped_policy_replaces_national_identifiers_by_name(path: str, entity: str) -> None:
+    rule = load_policy(SHIPPED).field_policy("support", path)
+    assert rule.action is FieldAction.REPLACE and rule.entity == entity
+    assert load_policy(SHIPPED).field_policy("crm", "ssn").action is FieldAction.DROP  # source first
 
 
 def test_invalid_policy_names_the_field(tmp_path: Path) -> None:
