@@ -86,8 +86,14 @@ def resolve_kafka_jars(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as kafka-storage makes)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as kafka-storage makes).
+
+    Like Kafka's own ``Uuid.randomUuid``, never one that starts with '-': the storage tool's argument
+    parser takes such a value for an option (1 fresh id in 64 failed to format before this)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @dataclass(frozen=True)

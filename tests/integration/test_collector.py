@@ -253,6 +253,9 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_a_broken_source_stops_nothi
     ]
     assert all(d.headers["reason"] == d.value["reason"].encode() for d in dead)
     assert dead[0].value["source"] == good and dead[0].value["where"]["path"] == str(events)
+    deadline = time.monotonic() + 60  # the broken source is retried with backoff: wait for its warning
+    while "source pass failed" not in collector.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert "source pass failed" in collector.log() and broken in collector.log()
     assert collector.stop() == 0
 

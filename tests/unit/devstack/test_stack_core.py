@@ -47,6 +47,11 @@ def test_cluster_id_is_16_bytes_url_safe() -> None:
     assert new_cluster_id() != cid
 
 
+def test_cluster_id_never_looks_like_an_option() -> None:
+    # One in 64 random ids starts with '-', which the storage tool's parser reads as an option.
+    assert not any(new_cluster_id().startswith("-") for _ in range(2000))
+
+
 def test_daemon_process_start_pid_stop(tmp_path: Path) -> None:
     daemon = DaemonProcess("sleeper", tmp_path)
     assert daemon.pid() is None
