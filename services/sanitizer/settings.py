@@ -56,11 +56,6 @@ class SanitizerSettings(BaseSettings):
         description="Kafka group session timeout: how soon a dead worker's partitions move.",
     )
     max_record_bytes: int = Field(default=1024 * 1024, ge=1024, description="Bigger messages: DLQ.")
-    max_batch: int = Field(
-        default=256,
-        ge=1,
-        description="Most by-hash messages detected together (only those already buffered).",
-    )
     max_message_bytes: int = Field(
         default=1_000_000,
         ge=1024,

@@ -28,7 +28,7 @@ from faust.streams import Stream
 from mode import CrashingSupervisor
 
 from services.sanitizer.adapters.presidio import Keys
-from services.sanitizer.adapters.stream import MAX_DEAD_LETTER_BYTES, ByHashMessage, SanitizerStream
+from services.sanitizer.adapters.stream import MAX_DEAD_LETTER_BYTES, SanitizerStream
 from services.sanitizer.build import finish_steps, prepare_steps
 from services.sanitizer.core.minhash import NearDeduplicator
 from services.sanitizer.core.names import NerTagger
@@ -103,63 +103,6 @@ async def _process_unacked(
         yield result
 
 
-Activate = Callable[[faust.EventT[bytes]], None]
-
-
-async def _process_unacked_batches(
-    stream: faust.StreamT[bytes],
-    handle: Callable[[list[faust.EventT[bytes]], Activate | None], Awaitable[list[str]]],
-    max_batch: int,
-) -> AsyncIterator[str]:
-    """Like ``_process_unacked``, over the events at hand: events are gathered while more are already
-    buffered (up to ``max_batch``), so a busy stream is handled in batches (the NER's cost is per call,
-    not per record) and a quiet one record by record, without waiting. The batch is acked only after
-    ``handle`` returned; when it raises, none of it is acked and the worker stops. ``handle`` also gets
-    a function that makes an event of the batch the stream's current event (Faust's private
-    ``_set_current_event``, pinned with faust-streaming 0.15.3), for table writes on its behalf."""
-    manual: faust.StreamT[bytes] = cast("Stream[bytes]", stream).noack()  # StreamT does not declare noack
-    activate: Activate | None = getattr(manual, "_set_current_event", None)
-    pending: list[faust.EventT[bytes]] = []
-    async for event in manual.events():
-        pending.append(event)
-        if len(pending) < max_batch and not _nothing_buffered(manual):
-            continue
-        batch, pending = pending, []
-        try:
-            results = await handle(batch, activate)
-        except Exception as exc:
-            first, last = batch[0].message, batch[-1].message
-            log.critical(
-                "send not confirmed; stopping without committing the batch",
-                extra={
-                    "topic": first.topic,
-                    "partition": first.partition,
-                    "first_offset": first.offset,
-                    "last_offset": last.offset,
-                    "error": type(exc).__name__,
-                },
-            )
-            raise
-        for done in batch:
-            await manual.ack(done)
-        for result in results:
-            yield result
-
-
-def _activator(activate: Activate | None, event: faust.EventT[bytes]) -> Callable[[], None] | None:
-    if activate is None:
-        return None
-    return lambda: activate(event)
-
-
-def _nothing_buffered(stream: faust.StreamT[bytes]) -> bool:
-    channel: Any = stream.channel  # a faust Channel at run time; StreamT types it as an iterator
-    try:
-        return bool(channel.empty())
-    except (AttributeError, NotImplementedError):  # a channel without a queue: one event at a time
-        return True
-
-
 @dataclass
 class SanitizerApp:
     app: faust.App
@@ -227,26 +170,10 @@ def create_app(
         msg = event.message
         return await stream.on_raw(event.key, event.value, msg.topic, msg.partition, msg.offset)
 
-    async def on_by_hash(events: list[faust.EventT[bytes]], activate: Activate | None) -> list[str]:
-        # The batch may span partitions: each record is made the current event before its table write
-        # (Faust routes a changelog write and the store's bucket by the current event's partition).
-        messages = [
-            ByHashMessage(
-                event.key,
-                event.value,
-                event.message.topic,
-                event.message.partition,
-                event.message.offset,
-                {k: bytes(v) for k, v in dict(event.headers or {}).items()},
-                _activator(activate, event),
-            )
-            for event in events
-        ]
-        try:
-            return await stream.on_by_hash_batch(messages)
-        finally:
-            if activate is not None:
-                activate(events[-1])
+    async def on_by_hash(event: faust.EventT[bytes]) -> str:
+        msg = event.message
+        headers = {k: bytes(v) for k, v in dict(event.headers or {}).items()}
+        return await stream.on_by_hash(event.key, event.value, msg.topic, msg.partition, msg.offset, headers)
 
     @app.agent(raw, concurrency=1, name="prepare", supervisor_strategy=CrashingSupervisor)
     async def prepare(events: faust.StreamT[bytes]) -> AsyncIterator[str]:
@@ -255,7 +182,7 @@ def create_app(
 
     @app.agent(by_hash, concurrency=1, name="finish", supervisor_strategy=CrashingSupervisor)
     async def finish(events: faust.StreamT[bytes]) -> AsyncIterator[str]:
-        async for result in _process_unacked_batches(events, on_by_hash, settings.max_batch):
+        async for result in _process_unacked(events, on_by_hash):
             yield result
 
     return SanitizerApp(app, stream, prepare, finish, first_ids)

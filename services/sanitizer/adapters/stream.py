@@ -14,21 +14,18 @@ the error propagates out of ``on_raw``/``on_by_hash``, and the agent stops witho
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-from libs.schemas import SanitizedRecord, dumps, encode
+from libs.schemas import dumps, encode
 from services.sanitizer import metrics
 from services.sanitizer.core.dedup import DedupRecorder
 from services.sanitizer.core.errors import RecordRejected
 from services.sanitizer.core.intake import parse_record
 from services.sanitizer.core.normalize import content_hash
-from services.sanitizer.core.pipeline import Dropped, Outcome, Pipeline, Work, to_sanitized
+from services.sanitizer.core.pipeline import Dropped, Pipeline, Work, to_sanitized
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +47,6 @@ class Outputs(Protocol):
     async def sanitized(self, key: bytes, value: bytes) -> None: ...
 
     async def dead_letter(self, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ByHashMessage:
-    """One message of the by-hash topic, as the finish agent hands it over."""
-
-    key: bytes | None
-    value: bytes | None
-    topic: str
-    partition: int
-    offset: int
-    headers: dict[str, bytes] | None = None
-    # Makes this message Faust's current event: a table write is routed by the current event's
-    # partition, so each record of a batch is remembered under its own message.
-    activate: Callable[[], None] | None = None
 
 
 class SanitizerStream:
@@ -131,83 +113,19 @@ class SanitizerStream:
         offset: int,
         headers: dict[str, bytes] | None = None,
     ) -> str:
-        """Stage 2 for one message (see ``on_by_hash_batch``)."""
-        return (await self.on_by_hash_batch([ByHashMessage(key, value, topic, partition, offset, headers)]))[
-            0
-        ]
-
-    async def on_by_hash_batch(self, messages: Sequence[ByHashMessage]) -> list[str]:
-        """Stage 2 for the messages at hand, in order; one result per message: ``sanitized``, a drop
-        reason or ``dlq:<reason>``. The detection steps run on the whole batch (the NER batches its
-        windows), then every output is sent and all deliveries awaited together; an error from a send
-        propagates, so the caller acks none of the batch. Dead letters name the raw message the record
-        came from (``origin_*`` headers of stage 1), not the by-hash one."""
-        prepared: list[tuple[ByHashMessage, bytes, tuple[str, int, int], Work | RecordRejected]] = []
-        for message in messages:
-            data = message.value or b""
-            origin = _origin(message.headers or {}, message.topic, message.partition, message.offset)
-            try:
-                record = parse_record(data, max(self.max_record_bytes * 2, len(data)))
-            except RecordRejected as exc:  # only a foreign producer could put this here
-                prepared.append((message, data, origin, exc))
-                continue
-            work = Work.of(record)
-            hash_key = (message.key or b"").decode(errors="replace")
-            if _HASH.fullmatch(hash_key):
-                work.content_hash = hash_key
-            else:
-                work.content_hash = content_hash(work.content, work.fields)
-            prepared.append((message, data, origin, work))
-
-        works = [item for _, _, _, item in prepared if isinstance(item, Work)]
-        outcomes = iter(self._finish_batch(works))
-        sends: list[Awaitable[str]] = []
-        for message, data, (topic, partition, offset), item in prepared:
-            if isinstance(item, RecordRejected):
-                sends.append(
-                    self._dead_letter(message.key, data, item.reason, item.detail, topic, partition, offset)
-                )
-                continue
-            outcome = next(outcomes)
-            if message.activate is not None:
-                message.activate()
-            sends.append(self._finish_one(item, outcome, message.key, data, topic, partition, offset))
-        # The outputs are queued together and their deliveries awaited together: one round trip per
-        # batch, not per record. Dedup memory is updated in order before any await (see _finish_one).
-        return list(await asyncio.gather(*sends))
-
-    def _finish_batch(self, works: list[Work]) -> list[Outcome | Exception]:
-        """The finish steps on the batch; if the batch as a whole fails, record by record, so one
-        record's failure dead-letters that record only."""
-        if not works:
-            return []
+        """Stage 2; returns ``sanitized``, a drop reason or ``dlq:<reason>``. Dead letters name the raw
+        message the record came from (``origin_*`` headers of stage 1), not the by-hash one."""
+        data = value or b""
+        topic, partition, offset = _origin(headers or {}, topic, partition, offset)
         try:
-            return list(self.finish.run(works))
-        except Exception:  # noqa: BLE001 - narrowed below, record by record
-            results: list[Outcome | Exception] = []
-            for work in works:
-                try:
-                    results.append(self.finish.run_one(work))
-                except Exception as exc:  # noqa: BLE001 - a record must not stop the stream
-                    results.append(exc)
-            return results
-
-    def _finish_one(
-        self,
-        record_work: Work,
-        outcome: Outcome | Exception,
-        key: bytes | None,
-        data: bytes,
-        topic: str,
-        partition: int,
-        offset: int,
-    ) -> Awaitable[str]:
-        """Decides what one record becomes (synchronously, in batch order, so the dedup memory sees
-        the records in order) and returns the awaitable that sends it."""
-        record = record_work.record
+            record = parse_record(data, max(self.max_record_bytes * 2, len(data)))
+        except RecordRejected as exc:  # only a foreign producer could put this here
+            return await self._dead_letter(key, data, exc.reason, exc.detail, topic, partition, offset)
+        work = Work.of(record)
+        hash_key = (key or b"").decode(errors="replace")
+        work.content_hash = hash_key if _HASH.fullmatch(hash_key) else content_hash(work.content, work.fields)
         try:
-            if isinstance(outcome, Exception):
-                raise outcome
+            outcome = self.finish.run_one(work)
             if isinstance(outcome, Work):
                 sanitized = to_sanitized(outcome, dt.datetime.now(dt.UTC))
                 output = encode(sanitized)
@@ -220,14 +138,11 @@ class SanitizerStream:
             log.error(
                 "unexpected failure on a record", extra={"record_id": record.id, "error": type(exc).__name__}
             )
-            return self._dead_letter(
+            return await self._dead_letter(
                 key, data, "internal_error", type(exc).__name__, topic, partition, offset
             )
         if isinstance(outcome, Dropped):
-            return self._dropped(outcome, key, data, topic, partition, offset)
-        return self._send_sanitized(sanitized, output)
-
-    async def _send_sanitized(self, sanitized: SanitizedRecord, output: bytes) -> str:
+            return await self._dropped(outcome, key, data, topic, partition, offset)
         await self.outputs.sanitized(sanitized.id.encode(), output)
         metrics.RECORDS_OUT.labels(sanitized.dataset).inc()
         for entity, count in sanitized.pii.items():

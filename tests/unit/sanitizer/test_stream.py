@@ -6,12 +6,10 @@ import asyncio
 import gc
 import json
 import logging
-import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from faust.streams import _current_event
 
 from libs.schemas import RawRecord, SanitizedRecord, decode, encode
 from services.sanitizer.adapters.faust_app import (
@@ -20,7 +18,7 @@ from services.sanitizer.adapters.faust_app import (
     create_app,
     producer_max_request_size,
 )
-from services.sanitizer.adapters.stream import MAX_DEAD_LETTER_BYTES, ByHashMessage
+from services.sanitizer.adapters.stream import MAX_DEAD_LETTER_BYTES
 from services.sanitizer.core.policy import SanitizerPolicy
 from services.sanitizer.settings import SanitizerSettings
 from tests.unit.sanitizer.conftest import KEYS, FakeNer
@@ -336,120 +334,3 @@ def test_libraries_that_log_values_stay_at_warning(configured: str, expected: st
     finally:
         for lg, level in zip(loggers, before, strict=True):
             lg.setLevel(level)
-
-
-def test_a_batch_is_detected_together_sent_together_and_judged_record_by_record(
-    tmp_path: Path, make_record: Callable[..., RawRecord]
-) -> None:
-    settings = SanitizerSettings(
-        dev_mode=True, store="memory://", datadir=str(tmp_path), partitions=2, input_topics=("raw.support",)
-    )
-    ner = FakeNer(people=["Ana"], fail_on="Poison")
-    built = create_app(settings, SanitizerPolicy(), KEYS, ner)
-    out = Collected()
-    built.stream.outputs = out
-    text = "hello there, Ana wrote to the support team about the invoice for order ORD-77"
-    first, copy = make_record(text, id="first"), make_record(text, id="copy")
-    other = make_record("thanks, Ana says the invoice for order ORD-78 arrived today as expected", id="other")
-    poison = make_record("we saw the Poison record here, Ana says so in the ticket", id="poison")
-    activated: list[int] = []
-    holders: list[object] = []
-
-    def current(partition: int) -> Callable[[], None]:
-        # what the agent does with Faust's _set_current_event: table writes follow this event
-        event = type("E", (), {"message": type("M", (), {"partition": partition, "topic": "t"})()})()
-        holders.append(event)
-
-        def activate() -> None:
-            activated.append(partition)
-            _current_event.set(weakref.ref(event))
-
-        return activate
-
-    batch = [
-        ByHashMessage(b"1" * 32, encode(first), "sanitizer.by-hash", 1, 0, None, current(1)),
-        ByHashMessage(b"1" * 32, encode(copy), "sanitizer.by-hash", 1, 1, None, current(1)),
-        ByHashMessage(b"2" * 32, b"{not json", "sanitizer.by-hash", 0, 2, None, current(0)),
-        ByHashMessage(b"3" * 32, encode(poison), "sanitizer.by-hash", 0, 3, None, current(0)),
-        ByHashMessage(b"4" * 32, encode(other), "sanitizer.by-hash", 0, 4, None, current(0)),
-    ]
-
-    async def run() -> list[str]:
-        async with built.finish.test_context():
-            return await built.stream.on_by_hash_batch(batch)
-
-    results = asyncio.run(run())
-    # one result per message, in order; the copy is a duplicate of the first *in the same batch*
-    assert results == ["sanitized", "duplicate", "dlq:not_json", "dlq:recognizer_error", "sanitized"]
-    assert [decode(SanitizedRecord, v).id for _, v in out.sanitized_msgs] == ["first", "other"]
-    assert [h["reason"] for _, _, h in out.dead] == [b"not_json", b"recognizer_error"]
-    assert activated == [1, 1, 0, 0]  # each parsed record under its own message, before its table write
-    assert built.first_ids["1" * 32] == "first"
-
-
-class _FakeEvent:
-    def __init__(self, offset: int) -> None:
-        self.message = type("M", (), {"topic": "t", "partition": 0, "offset": offset})()
-
-
-class _FakeStream:
-    """A no-ack stream over ``events`` whose channel reports ``buffered[i]`` after event ``i``."""
-
-    def __init__(self, n: int, buffered: Sequence[bool]) -> None:
-        self._events = [_FakeEvent(i) for i in range(n)]
-        self._buffered = list(buffered)
-        self._seen = 0
-        self.acked: list[int] = []
-        self.channel = self
-
-    def noack(self) -> _FakeStream:
-        return self
-
-    async def events(self):  # type: ignore[no-untyped-def]
-        for event in self._events:
-            self._seen += 1
-            yield event
-
-    def empty(self) -> bool:
-        return not self._buffered[self._seen - 1]
-
-    async def ack(self, event: _FakeEvent) -> bool:
-        self.acked.append(event.message.offset)
-        return True
-
-
-def test_events_at_hand_are_handled_as_one_batch_and_acked_after_it() -> None:
-    from services.sanitizer.adapters.faust_app import _process_unacked_batches
-
-    # events 0-2 arrive together (more buffered after 0 and 1), then 3 alone, then 4-5 capped at 2
-    stream = _FakeStream(6, [True, True, False, False, True, True])
-    batches: list[list[int]] = []
-
-    async def handle(events: list[_FakeEvent], activate: object) -> list[str]:
-        batches.append([e.message.offset for e in events])
-        assert not set(stream.acked) & set(batches[-1])  # nothing of a batch is acked before it is done
-        return [f"r{e.message.offset}" for e in events]
-
-    async def run() -> list[str]:
-        return [r async for r in _process_unacked_batches(stream, handle, max_batch=2)]  # type: ignore[arg-type]
-
-    assert asyncio.run(run()) == [f"r{i}" for i in range(6)]
-    assert batches == [[0, 1], [2], [3], [4, 5]]
-    assert stream.acked == [0, 1, 2, 3, 4, 5]
-
-
-def test_a_failing_batch_is_not_acked() -> None:
-    from services.sanitizer.adapters.faust_app import _process_unacked_batches
-
-    stream = _FakeStream(3, [True, True, False])
-
-    async def handle(events: list[_FakeEvent], activate: object) -> list[str]:
-        raise ConnectionError("broker did not confirm")
-
-    async def run() -> None:
-        async for _ in _process_unacked_batches(stream, handle, max_batch=10):  # type: ignore[arg-type]
-            pass
-
-    with pytest.raises(ConnectionError):
-        asyncio.run(run())
-    assert stream.acked == []
