@@ -8,6 +8,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from tenacity import retry, retry_if_result, stop_after_delay, wait_exponential
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,17 @@ def kafka_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
         return cluster.controller is not None and bool(cluster.nodes)
     except Exception:  # noqa: BLE001 - any failure means "not ready yet"
         return False
+
+
+def wait_for_kafka(bootstrap: str, timeout_s: float) -> bool:
+    """Start-up: poll until the broker answers (bounded backoff); False when it did not in time."""
+    check = retry(
+        retry=retry_if_result(lambda ok: not ok),
+        wait=wait_exponential(multiplier=0.5, max=5),
+        stop=stop_after_delay(timeout_s),
+        retry_error_callback=lambda _state: False,
+    )(kafka_answers)
+    return bool(check(bootstrap))
 
 
 class _QuietLogger(logging.Logger):

@@ -8,30 +8,18 @@ import sys
 import threading
 
 from confluent_kafka import KafkaException, Producer
-from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
-from libs.common.kafka import ensure_topics, kafka_answers
+from libs.common.kafka import ensure_topics, kafka_answers, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
 from libs.schemas.names import raw_topic
 from services.collector.adapters.kafka import OffsetStore, producer_config
 from services.collector.core.errors import CollectorError
 from services.collector.runner import SourceRunner
-from services.collector.settings import CollectorSettings, get_settings
+from services.collector.settings import get_settings
 from services.collector.sources import build_source, load_sources
 
 log = logging.getLogger("services.collector")
-
-
-def wait_for_kafka(settings: CollectorSettings) -> None:
-    check = retry(
-        retry=retry_if_result(lambda ok: not ok),
-        wait=wait_fixed(1.0),
-        stop=stop_after_delay(settings.startup_timeout_s),
-        retry_error_callback=lambda _state: False,
-    )(kafka_answers)
-    if not check(settings.shared.kafka_bootstrap):
-        raise CollectorError(f"Kafka at {settings.shared.kafka_bootstrap} did not answer")
 
 
 def main(config_file: str | None = None) -> int:
@@ -40,7 +28,8 @@ def main(config_file: str | None = None) -> int:
     configure_logging(shared.log_level, shared.log_format)
     try:
         sources = load_sources(config_file or settings.config_file).sources
-        wait_for_kafka(settings)
+        if not wait_for_kafka(shared.kafka_bootstrap, settings.startup_timeout_s):
+            raise CollectorError(f"Kafka at {shared.kafka_bootstrap} did not answer")
         offsets = OffsetStore(shared.kafka_bootstrap, settings.offsets_topic)
         if settings.create_topics:
             ensure_topics(shared.kafka_bootstrap, {raw_topic(s.name): s.topic_partitions for s in sources})

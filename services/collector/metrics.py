@@ -13,7 +13,6 @@ ERRORS = Counter(
     "tuneline_collector_source_errors_total", "Failed passes (the source is retried)", ["source"]
 )
 SOURCE_UP = Gauge("tuneline_collector_source_up", "1 when the source's last pass succeeded", ["source"])
-IN_FLIGHT = Gauge("tuneline_collector_in_flight", "Records sent and not yet acknowledged", ["source"])
 CHECKPOINT_TIME = Gauge(
     "tuneline_collector_checkpoint_timestamp_seconds",
     "Unix time of the last acknowledged checkpoint (its age is now minus this)",

@@ -64,9 +64,7 @@ class SourceRunner:
         self._sent_bytes = 0
         self._checkpoint_in_flight = False
         self._last_barrier = time.monotonic()
-        self.passes = 0
         self.acked_total = 0  # records the broker has acknowledged since start
-        self.healthy = True
 
     # -- the loop -------------------------------------------------------------------------------------
 
@@ -81,7 +79,6 @@ class SourceRunner:
                         opened = True
                     self._pass(stop)
                     failures = 0
-                    self.passes += 1
                     self._set_health(True)
                     stop.wait(self._poll_interval_s)
                 except Exception as exc:  # noqa: BLE001 - one failing source must never stop the others
@@ -201,10 +198,8 @@ class SourceRunner:
         """Wait until the broker has answered for everything sent (flush is looped: it may time out)."""
         while self._producer.flush(5.0) > 0:
             log.warning("waiting for Kafka to acknowledge records", extra={"source": self.name})
-        metrics.IN_FLIGHT.labels(self.name).set(0)
 
     def _set_health(self, ok: bool) -> None:
-        self.healthy = ok
         metrics.SOURCE_UP.labels(self.name).set(1 if ok else 0)
 
     def _close_source(self) -> None:

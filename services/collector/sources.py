@@ -49,4 +49,8 @@ def build_source(config: SourceConfig, stop: threading.Event | None = None) -> S
 
     if stop is None:
         return HttpSource(config)
-    return HttpSource(config, sleep=lambda seconds: None if stop.wait(seconds) else None)
+
+    def sleep(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return HttpSource(config, sleep=sleep)

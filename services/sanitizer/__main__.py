@@ -5,15 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 
-from tenacity import retry, retry_if_result, stop_after_delay, wait_exponential
-
-from libs.common.kafka import ensure_topics, kafka_answers
+from libs.common.kafka import ensure_topics, kafka_answers, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
 from services.sanitizer.build import keys_from_settings, load_ner
 from services.sanitizer.core.errors import SanitizerError
 from services.sanitizer.core.policy import load_policy
-from services.sanitizer.settings import SanitizerSettings, get_settings
+from services.sanitizer.settings import get_settings
 
 log = logging.getLogger("services.sanitizer")
 
@@ -28,15 +26,6 @@ def quiet_value_logging_libraries(level: str) -> None:
     floor = max(logging.WARNING, configured) if isinstance(configured, int) else logging.WARNING
     for name in _VALUE_LOGGING_LIBRARIES:
         logging.getLogger(name).setLevel(floor)
-
-
-def wait_for_kafka(settings: SanitizerSettings) -> None:
-    waiter = retry(
-        retry=retry_if_result(lambda ok: not ok),
-        stop=stop_after_delay(settings.startup_timeout_s),
-        wait=wait_exponential(multiplier=0.5, max=5),
-    )(kafka_answers)
-    waiter(settings.shared.kafka_bootstrap)
 
 
 def main() -> int:
@@ -54,7 +43,9 @@ def main() -> int:
 
     from services.sanitizer.adapters.faust_app import create_app
 
-    wait_for_kafka(settings)
+    if not wait_for_kafka(shared.kafka_bootstrap, settings.startup_timeout_s):
+        log.error("sanitizer cannot start: Kafka did not answer", extra={"bootstrap": shared.kafka_bootstrap})
+        return 2
     if settings.create_topics:
         ensure_topics(
             shared.kafka_bootstrap,

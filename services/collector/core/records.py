@@ -40,9 +40,6 @@ class RecordFactory:
         self._kind_value = kind.value
         self._clock = clock
 
-    def record_id(self, natural_key: str) -> str:
-        return stable_record_id(self.source, natural_key)
-
     def build(
         self,
         natural_key: str,
