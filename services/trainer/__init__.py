@@ -1,1 +1,1 @@
-"""Trainer: admin API, threshold scheduler and Ray Train + DeepSpeed fine-tuning."""
+"""Trainer: admin API, threshold scheduler, dataset snapshots and Ray Train + DeepSpeed fine-tuning."""

@@ -1,0 +1,1 @@
+"""The trainer's pure logic: configuration, run lifecycle, split, formatting, packing, scheduling."""
