@@ -23,6 +23,11 @@ def dataset_shard(dataset: str, record_id: str, shards: int) -> str:
     """Index partition key: the dataset spread over ``shards`` keys by a hash of the record id, so a
     hot dataset writes to many index partitions; a reader queries every shard in parallel."""
     bucket = int.from_bytes(hashlib.blake2b(record_id.encode(), digest_size=8).digest(), "big") % shards
+    return shard_key(dataset, bucket)
+
+
+def shard_key(dataset: str, bucket: int) -> str:
+    """The index partition key of one shard; snapshot readers enumerate them."""
     return f"{dataset}#{bucket:03d}"
 
 

@@ -1,0 +1,1 @@
+"""The trainer's edges: DynamoDB (runs, leases, counters, snapshots), Kafka events, model store, Ray."""
