@@ -1,0 +1,222 @@
+"""The admin API's app factory: routes, bearer auth, JSON errors everywhere and request metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry, Counter
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.trainer.api.deps import require_admin
+from services.trainer.api.routes import UNAUTHORIZED, ops_router, router
+from services.trainer.core.errors import ConfigError, InvalidTransition, RunNotFound, UnknownDataset
+from services.trainer.service import IdempotencyKeyReused, TrainerService
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES: Final = 64 * 1024
+
+DESCRIPTION: Final = """\
+Start, follow and cancel fine-tuning runs, and list the trained models.
+
+**Auth**: every `/v1` route needs `Authorization: Bearer <admin token>` (401 otherwise).
+`/healthz`, `/readyz`, `/metrics` and the docs need none: keep the port inside the cluster.
+
+**Idempotency**: send an `Idempotency-Key` header with `POST /v1/trainings` to retry safely. The first
+request with a key creates the run (202); any later one returns that run (200, `Idempotent-Replayed: true`)
+and starts nothing. Reusing a key with another dataset or other overrides is refused (422).
+Keys do not expire.
+
+**Errors**: every error, validation errors included, is `{"error": {"code": "...", "message": "..."}}`.
+A dataset that is not configured for training is a 422 (`unknown_dataset`): the URL exists, the body
+refers to something that does not. Bodies are JSON up to 64 KiB (413 beyond); unknown body fields and
+query parameters are refused (422), and override numbers must be finite, integers within +-(2^53 - 1).
+"""
+
+# Domain errors -> (status, code).
+DOMAIN_ERRORS: Final[dict[type[Exception], tuple[int, str]]] = {
+    UnknownDataset: (422, "unknown_dataset"),
+    ConfigError: (422, "invalid_overrides"),
+    IdempotencyKeyReused: (422, "idempotency_key_reused"),
+    RunNotFound: (404, "run_not_found"),
+    InvalidTransition: (409, "run_finished"),
+}
+HTTP_CODES: Final = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    503: "not_ready",
+}
+
+
+def create_app(
+    service: TrainerService,
+    admin_token: str | None,
+    readiness: Callable[[], bool] = lambda: True,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """The admin API. ``admin_token`` None runs without auth (insecure dev mode, warned about once).
+
+    Metrics go to ``registry``, a fresh one when None (so that many apps can live in one process).
+    """
+    if admin_token is None:
+        log.warning("admin API running WITHOUT authentication (insecure dev mode)")
+    app = FastAPI(
+        title="tuneline trainer admin API",
+        version="1",
+        description=DESCRIPTION,
+    )
+    app.state.service = service
+    app.state.admin_token = admin_token
+    app.state.readiness = readiness
+    app.state.metrics_registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+
+    secured: dict[str, Any] = {}
+    if admin_token is not None:
+        secured = {"dependencies": [Depends(require_admin)], "responses": UNAUTHORIZED}
+    app.include_router(router, **secured)
+    app.include_router(ops_router)
+
+    for error in DOMAIN_ERRORS:
+        app.add_exception_handler(error, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    requests = Counter(
+        "tuneline_trainer_api_requests",
+        "Admin API requests by route template and status code.",
+        ["route", "status"],
+        registry=app.state.metrics_registry,
+    )
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(RequestMetrics, requests=requests)  # outermost: counts every response
+    return app
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    status, code = next(v for k, v in DOMAIN_ERRORS.items() if isinstance(exc, k))
+    return error_response(status, code, str(exc))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        detail = next(e for e in errors if e.get("type") == "json_invalid")
+        reason = (detail.get("ctx") or {}).get("error", "JSON decode error")
+        return error_response(400, "malformed_json", f"the body is not valid JSON: {reason}")
+    return error_response(422, "invalid_request", "; ".join(_describe(e) for e in errors))
+
+
+def _describe(error: Any) -> str:
+    loc = [str(part) for part in error.get("loc", ())]
+    if loc and loc[0] == "body" and len(loc) > 1:
+        loc = loc[1:]  # "overrides.seed", not "body.overrides.seed"
+    where = ".".join(loc) or "request"
+    message = str(error.get("msg", "invalid"))
+    return f"{where}: {message.removeprefix('Value error, ')}"
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for this type only
+    code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # Starlette lists only the first matching route's methods
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return error_response(exc.status_code, code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (RFC 9110: a 405's Allow lists them all)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in [*router.routes, *ops_router.routes]:
+        if isinstance(route, APIRoute) and route.path_regex.match(path):
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error(
+        "unexpected error in the admin API",
+        exc_info=exc,
+        extra={"method": request.method, "path": request.url.path},
+    )
+    return error_response(500, "internal_error", "unexpected error; see the trainer's logs")
+
+
+class RequestMetrics:
+    """``tuneline_trainer_api_requests_total{route,status}``; route is the template, never the raw path."""
+
+    def __init__(self, app: ASGIApp, requests: Counter) -> None:
+        self.app = app
+        self.requests = requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", None) or "unmatched"
+            self.requests.labels(route=label, status=str(status)).inc()
+
+
+class BodyLimit:
+    """413 (as a JSON error) for a request body over ``max_bytes``, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = f"the body is larger than {self.max_bytes} bytes"
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await error_response(413, "payload_too_large", too_large)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:  # reaches _http_error through the route's body parsing
+                raise HTTPException(413, too_large)
+            return message
+
+        await self.app(scope, limited, send)

@@ -1,0 +1,243 @@
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from libs.schemas.events import TriggerReason
+from services.trainer.core.config import TrainerConfig
+from services.trainer.core.errors import ConfigError, InvalidTransition, RunNotFound, UnknownDataset
+from services.trainer.core.runs import RunRecord, RunState
+from services.trainer.service import IdempotencyKeyReused, TrainerService
+from tests.unit.trainer.fakes import FakeRegistry, InMemoryRunStore
+
+T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    """Advances one second per call, so runs are ordered by creation."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        self.now += dt.timedelta(seconds=1)
+        return self.now
+
+
+def make_config() -> TrainerConfig:
+    return TrainerConfig.model_validate(
+        {
+            "defaults": {"learning_rate": 0.001},
+            "datasets": [{"name": "docs", "training": {"epochs": 2}}, {"name": "tickets"}],
+        }
+    )
+
+
+@pytest.fixture
+def store() -> InMemoryRunStore:
+    return InMemoryRunStore()
+
+
+@pytest.fixture
+def registry() -> FakeRegistry:
+    return FakeRegistry()
+
+
+@pytest.fixture
+def submitted() -> list[RunRecord]:
+    return []
+
+
+@pytest.fixture
+def service(store: InMemoryRunStore, registry: FakeRegistry, submitted: list[RunRecord]) -> TrainerService:
+    return TrainerService(make_config(), store, registry, clock=Clock(), on_submitted=submitted.append)
+
+
+def finish(store: InMemoryRunStore, run_id: str, state: RunState, **fields: object) -> RunRecord:
+    assert store.move(run_id, {RunState.QUEUED}, RunState.RUNNING, started_at=T0) is not None
+    moved = store.move(run_id, {RunState.RUNNING}, state, finished_at=T0, **fields)
+    assert moved is not None
+    return moved
+
+
+def test_submit_stores_a_queued_run_with_the_resolved_config(
+    service: TrainerService, store: InMemoryRunStore, submitted: list[RunRecord]
+) -> None:
+    run, created = service.submit("docs", {"learning_rate": 0.0005}, None, "alice")
+
+    assert created
+    assert store.get(run.run_id) == run
+    assert run.state is RunState.QUEUED
+    assert run.run_id.startswith("docs-")
+    assert run.reason is TriggerReason.MANUAL
+    assert run.requested_by == "alice"
+    assert run.overrides == {"learning_rate": 0.0005}
+    assert run.config["learning_rate"] == 0.0005  # the request's override
+    assert run.config["epochs"] == 2.0  # the dataset's policy
+    assert submitted == [run]  # the executor was woken
+
+
+def test_submit_passes_the_reason(service: TrainerService) -> None:
+    run, _ = service.submit("docs", {}, None, "scheduler", reason=TriggerReason.THRESHOLD)
+    assert run.reason is TriggerReason.THRESHOLD
+
+
+def test_invalid_overrides_store_nothing(service: TrainerService, store: InMemoryRunStore) -> None:
+    with pytest.raises(ConfigError, match="learning_rate"):
+        service.submit("docs", {"learning_rate": "fast"}, "k1", "alice")
+    with pytest.raises(ConfigError, match="no_such_field"):
+        service.submit("docs", {"no_such_field": 1}, "k1", "alice")
+    assert store.list() == []
+
+
+def test_unknown_dataset_stores_nothing(service: TrainerService, store: InMemoryRunStore) -> None:
+    with pytest.raises(UnknownDataset):
+        service.submit("nope", {}, None, "alice")
+    assert store.list() == []
+
+
+def test_same_idempotency_key_returns_the_first_run(
+    service: TrainerService, store: InMemoryRunStore, submitted: list[RunRecord]
+) -> None:
+    first, created = service.submit("docs", {"epochs": 3}, "key-1", "alice")
+    again, created_again = service.submit("docs", {"epochs": 3}, "key-1", "alice")
+
+    assert created and not created_again
+    assert again == first
+    assert len(store.list()) == 1
+    assert submitted == [first]  # a replay wakes nobody
+
+
+def test_idempotency_key_with_another_request_is_refused(service: TrainerService) -> None:
+    service.submit("docs", {}, "key-1", "alice")
+    with pytest.raises(IdempotencyKeyReused):
+        service.submit("tickets", {}, "key-1", "alice")
+    with pytest.raises(IdempotencyKeyReused):
+        service.submit("docs", {"epochs": 3}, "key-1", "alice")
+
+
+def test_different_keys_start_different_runs(service: TrainerService, store: InMemoryRunStore) -> None:
+    a, _ = service.submit("docs", {}, "key-a", "alice")
+    b, _ = service.submit("docs", {}, "key-b", "alice")
+    assert a.run_id != b.run_id
+    assert len(store.list()) == 2
+
+
+def test_concurrent_submits_with_one_key_start_one_run(
+    service: TrainerService, store: InMemoryRunStore
+) -> None:
+    barrier = threading.Barrier(16)
+
+    def submit(_: int) -> tuple[RunRecord, bool]:
+        barrier.wait()
+        return service.submit("docs", {}, "same-key", "alice")
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(submit, range(16)))
+
+    assert len({run.run_id for run, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert len(store.list()) == 1
+
+
+def test_a_failing_wake_up_does_not_lose_the_run(store: InMemoryRunStore, registry: FakeRegistry) -> None:
+    def explode(run: RunRecord) -> None:
+        raise RuntimeError("executor gone")
+
+    service = TrainerService(make_config(), store, registry, on_submitted=explode)
+    run, created = service.submit("docs", {}, None, "alice")
+    assert created and store.get(run.run_id) == run
+
+
+def test_get_and_list(service: TrainerService) -> None:
+    a, _ = service.submit("docs", {}, None, "alice")
+    b, _ = service.submit("tickets", {}, None, "alice")
+    c, _ = service.submit("docs", {}, None, "alice")
+
+    assert service.get(b.run_id) == b
+    with pytest.raises(RunNotFound):
+        service.get("missing")
+    assert service.list() == [c, b, a]
+    assert service.list("docs") == [c, a]
+    assert service.list("docs", limit=1) == [c]
+
+
+def test_cancel_a_queued_run_cancels_it_at_once(service: TrainerService) -> None:
+    run, _ = service.submit("docs", {}, None, "alice")
+    cancelled = service.cancel(run.run_id)
+    assert cancelled.state is RunState.CANCELLED
+    assert cancelled.cancel_requested
+    assert cancelled.finished_at is not None
+
+
+def test_cancel_a_running_run_asks_it_to_stop(service: TrainerService, store: InMemoryRunStore) -> None:
+    run, _ = service.submit("docs", {}, None, "alice")
+    store.move(run.run_id, {RunState.QUEUED}, RunState.RUNNING, started_at=T0)
+
+    first = service.cancel(run.run_id)
+    again = service.cancel(run.run_id)  # still stopping: harmless
+
+    assert first.state is RunState.RUNNING and first.cancel_requested
+    assert again.cancel_requested
+
+
+@pytest.mark.parametrize("state", [RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED])
+def test_cancel_a_finished_run_is_an_invalid_transition(
+    service: TrainerService, store: InMemoryRunStore, state: RunState
+) -> None:
+    run, _ = service.submit("docs", {}, None, "alice")
+    if state is RunState.CANCELLED:
+        service.cancel(run.run_id)
+    else:
+        finish(store, run.run_id, state)
+    with pytest.raises(InvalidTransition):
+        service.cancel(run.run_id)
+
+
+def test_cancel_an_unknown_run(service: TrainerService) -> None:
+    with pytest.raises(RunNotFound):
+        service.cancel("missing")
+
+
+def test_cancel_a_run_that_finishes_meanwhile(store: InMemoryRunStore, registry: FakeRegistry) -> None:
+    service = TrainerService(make_config(), store, registry)
+    run, _ = service.submit("docs", {}, None, "alice")
+    real_request_cancel: Callable[[str], RunRecord | None] = store.request_cancel
+
+    def finish_first(run_id: str) -> RunRecord | None:
+        finish(store, run_id, RunState.SUCCEEDED)
+        return real_request_cancel(run_id)
+
+    store.request_cancel = finish_first  # type: ignore[method-assign]
+    with pytest.raises(InvalidTransition, match="succeeded"):
+        service.cancel(run.run_id)
+
+
+def test_models_lists_succeeded_runs_with_a_model_and_flags_production(
+    service: TrainerService, store: InMemoryRunStore, registry: FakeRegistry
+) -> None:
+    old, _ = service.submit("docs", {}, None, "alice")
+    new, _ = service.submit("docs", {}, None, "alice")
+    other, _ = service.submit("tickets", {}, None, "alice")
+    failed, _ = service.submit("docs", {}, None, "alice")
+    service.submit("docs", {}, None, "alice")  # still queued
+    finish(store, old.run_id, RunState.SUCCEEDED, model_uri="s3://m/old")
+    finish(store, new.run_id, RunState.SUCCEEDED, model_uri="s3://m/new")
+    finish(store, other.run_id, RunState.SUCCEEDED, model_uri="/models/other")
+    finish(store, failed.run_id, RunState.FAILED, error="boom")
+    registry.promote("docs", old.run_id)
+
+    models = service.models()
+
+    assert [(m.run.run_id, m.production) for m in models] == [
+        (other.run_id, False),
+        (new.run_id, False),
+        (old.run_id, True),
+    ]
+    assert [m.run.run_id for m in service.models("docs")] == [new.run_id, old.run_id]
+    assert service.production() == {"docs": old.run_id}
+    assert service.production("tickets") == {}
