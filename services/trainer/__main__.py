@@ -1,22 +1,89 @@
-"""Entry point: ``python -m services.trainer`` or ``tuneline trainer run``."""
+"""Entry point: ``python -m services.trainer`` or ``tuneline trainer run``: the admin API, the threshold
+scheduler and the run executor in one process (each training runs in a job process of its own)."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import Any
 
+import boto3
+import uvicorn
+from prometheus_client import REGISTRY
+
+from libs.common.kafka import ensure_topics, wait_for_kafka
 from libs.common.logging import configure_logging
-from services.trainer.settings import get_settings
+from services.trainer.adapters.dynamodb import DatasetState, DynamoRunStore, LeaseStore, ModelRegistry
+from services.trainer.adapters.events import EventPublisher
+from services.trainer.api.app import create_app
+from services.trainer.core.auth import load_admin_token
+from services.trainer.core.config import load_config
+from services.trainer.core.errors import ConfigError
+from services.trainer.executor import RunExecutor
+from services.trainer.scheduler import ThresholdScheduler
+from services.trainer.service import TrainerService
+from services.trainer.settings import TrainerSettings, get_settings
 
 log = logging.getLogger("services.trainer")
 
 
-def main() -> int:
+def dynamodb_client(settings: TrainerSettings) -> Any:
+    shared = settings.shared
+    return boto3.client("dynamodb", endpoint_url=shared.dynamodb_endpoint, region_name=shared.aws_region)
+
+
+def main(config_file: str | None = None) -> int:
     settings = get_settings()
-    configure_logging(settings.shared.log_level, settings.shared.log_format)
-    # The service itself lands with issue #6; until then say so instead of pretending to run.
-    log.error("the trainer is not implemented yet (issue #6)", extra={"http_port": settings.http_port})
-    return 2
+    shared = settings.shared
+    configure_logging(shared.log_level, shared.log_format)
+    try:
+        token_value = settings.admin_token.get_secret_value() if settings.admin_token else None
+        admin_token = load_admin_token(token_value, settings.admin_token_file, settings.insecure_dev)
+        config = load_config(Path(config_file) if config_file else settings.config)
+    except ConfigError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    if not wait_for_kafka(shared.kafka_bootstrap, timeout_s=60):
+        log.error("Kafka does not answer", extra={"bootstrap": shared.kafka_bootstrap})
+        return 2
+
+    client = dynamodb_client(settings)
+    if settings.create_tables:
+        from services.writer.adapters.tables import init_tables
+
+        init_tables(client, shared.table_prefix)
+    if settings.create_topics:
+        ensure_topics(shared.kafka_bootstrap, {settings.events_topic: 1})
+
+    runs = DynamoRunStore(client, shared.table_prefix)
+    datasets = DatasetState(client, shared.table_prefix)
+    executor = RunExecutor(
+        runs,
+        LeaseStore(client, shared.table_prefix, settings.instance_id),
+        datasets,
+        EventPublisher(shared.kafka_bootstrap, settings.events_topic),
+        settings.work_dir,
+        settings.lease_ttl_s,
+        settings.poll_interval_s,
+        settings.cancel_grace_s,
+    )
+    service = TrainerService(
+        config, runs, ModelRegistry(client, shared.table_prefix), on_submitted=executor.wake
+    )
+    scheduler = ThresholdScheduler(config, service, datasets, settings.scheduler_interval_s)
+    executor.start()
+    if settings.scheduler_enabled:
+        scheduler.start()
+    app = create_app(service, admin_token, readiness=lambda: executor.healthy, registry=REGISTRY)
+    log.info("trainer listening", extra={"host": settings.http_host, "port": settings.http_port,
+                                          "datasets": [d.name for d in config.datasets]})  # fmt: skip
+    try:
+        uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+    finally:
+        scheduler.stop()
+        executor.stop()
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,23 +1,63 @@
-"""Settings of the trainer (env prefix ``TUNELINE_TRAINER_``); shared connection settings live in
-``libs.common.settings``."""
+"""Settings of the trainer (env prefix ``TUNELINE_TRAINER_``); connection settings shared by every
+service live in ``libs.common.settings``, datasets and training defaults in the YAML at ``config``."""
 
 from __future__ import annotations
 
+import socket
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.common.settings import SharedSettings, get_shared_settings
+from libs.schemas import TRAINING_EVENTS_TOPIC
 
 
 class TrainerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TUNELINE_TRAINER_", frozen=True, extra="ignore")
 
-    http_port: int = Field(default=8080, description="Health, readiness and metrics endpoints.")
-    datasets_file: str = Field(
-        default="config/datasets.yaml", description="Thresholds and training configs (YAML)."
+    config: Path = Field(default=Path("config/trainer.yaml"), description="Datasets, thresholds, training.")
+    http_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a pod (the chart sets it).")
+    http_port: int = Field(default=8080, description="Admin API, health, readiness and metrics.")
+    # DESIGN.md names these without the service prefix: other tools (the CLI, the chart) share them.
+    admin_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TUNELINE_ADMIN_TOKEN", "TUNELINE_TRAINER_ADMIN_TOKEN")
     )
+    admin_token_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TUNELINE_ADMIN_TOKEN_FILE", "TUNELINE_TRAINER_ADMIN_TOKEN_FILE"),
+    )
+    insecure_dev: bool = Field(default=False, description="Serve the admin API without a token (dev only).")
+    model_store: str = Field(
+        default=".tuneline/models",
+        validation_alias=AliasChoices("TUNELINE_MODEL_STORE", "TUNELINE_TRAINER_MODEL_STORE"),
+        description="A local folder or s3://bucket/prefix; one folder per run id.",
+    )
+    work_dir: Path = Field(default=Path(".tuneline/runs"), description="Snapshots, base models, checkpoints.")
+    ray_address: str | None = Field(
+        default=None, description="Join this Ray cluster (KubeRay); unset: local."
+    )
+    instance_id: str = Field(default_factory=socket.gethostname, description="This replica, as lease owner.")
+    lease_ttl_s: float = Field(
+        default=60.0, ge=5, description="A dead replica's lease frees after this long."
+    )
+    poll_interval_s: float = Field(default=2.0, gt=0, description="How often queued runs are looked for.")
+    scheduler_interval_s: float = Field(default=10.0, gt=0, description="How often thresholds are checked.")
+    scheduler_enabled: bool = True
+    index_shards: int = Field(default=16, ge=1, le=1000, description="Must match the writer's index_shards.")
+    snapshot_parallelism: int = Field(default=8, ge=1, le=64)
+    snapshot_settle_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="The watermark trails now by this much (the index is eventually consistent).",
+    )
+    events_topic: str = TRAINING_EVENTS_TOPIC
+    create_tables: bool = Field(
+        default=True, description="Create missing tables at start (off in production)."
+    )
+    create_topics: bool = Field(default=True, description="Create missing topics at start.")
+    cancel_grace_s: float = Field(default=30.0, ge=1, description="SIGTERM to SIGKILL on cancel.")
 
     @property
     def shared(self) -> SharedSettings:
