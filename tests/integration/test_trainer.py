@@ -4,6 +4,9 @@ CPU workers and DeepSpeed ZeRO-2, the model in the store, the run record and the
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -194,3 +197,42 @@ def test_threshold_starts_exactly_one_run_across_two_replicas(
         assert api.post(f"/v1/trainings/{run_id}/cancel").status_code == 202
         run = wait_for_state(api, run_id, {"succeeded", "failed", "cancelled"}, 120, replicas[0])
         assert run["state"] == "cancelled"
+
+
+def ray_train_workers() -> list[int]:
+    """PIDs of Ray Train's worker actors on this machine (Ray names their processes after the actor)."""
+    out = subprocess.run(
+        ["/usr/bin/pgrep", "-f", "RayTrainWorker"], capture_output=True, text=True, check=False
+    )
+    return [int(pid) for pid in out.stdout.split()]
+
+
+def test_a_killed_worker_resumes_from_the_latest_checkpoint(
+    tmp_path: Path, trainer_env: dict[str, str], trainers: list[Trainer], dynamodb_client: Any,
+    table_prefix: str,
+) -> None:  # fmt: skip
+    seed_records(dynamodb_client, table_prefix, "support", 1500)
+    config = {
+        "defaults": {**TRAINING, "max_steps": 60, "save_steps": 10},
+        "datasets": [{"name": "support", "schedule": False}],
+    }
+    trainer = Trainer(tmp_path, "trainer-a", trainer_env, config).start()
+    trainers.append(trainer)
+    with trainer.api() as api:
+        run_id = api.post("/v1/trainings", json={"dataset": "support"}).json()["run_id"]
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:  # past the first checkpoint (step 10), well before the end
+            run = api.get(f"/v1/trainings/{run_id}").json()
+            if run["state"] in ("succeeded", "failed", "cancelled") or run["progress"]["step"] >= 20:
+                break
+            time.sleep(0.5)
+        assert run["state"] == "running", f"{run}\n{trainer.job_log(run_id)}"
+        workers = ray_train_workers()
+        assert workers, trainer.job_log(run_id)
+        os.kill(workers[-1], signal.SIGKILL)
+        run = wait_for_state(api, run_id, {"succeeded", "failed", "cancelled"}, 900, trainer)
+    log = trainer.job_log(run_id)
+    assert run["state"] == "succeeded", f"{run}\n{log}"
+    assert "resuming from checkpoint" in log, log
+    assert run["metrics"]["steps"] == 60
+    assert run["metrics"]["eval_loss"] < run["metrics"]["base_eval_loss"]

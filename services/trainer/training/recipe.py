@@ -62,14 +62,12 @@ def train_loop_per_worker(config: dict[str, Any], use_ray: bool = True) -> dict[
     blocks = torch.load(spec.data_path)
     train_data, eval_data = BlockDataset(blocks["train"]), BlockDataset(blocks["eval"])
 
-    # 4. The base model on the eval split, before any step (and only on a fresh start: after a resume the
-    # weights have moved). By hand: the HF Trainer cannot evaluate a ZeRO-1/2 model before training.
-    metrics: dict[str, float] = {}
-    fresh_start = not use_ray or ray.train.get_checkpoint() is None
-    if fresh_start:
-        if on_gpu:
-            model.to(ray.train.torch.get_device() if use_ray else torch.device("cuda"))
-        metrics["base_eval_loss"] = mean_loss(model, eval_data, cfg.batch_size)
+    # 4. The base model on the eval split, before any step. Also after a resume: the weights were just
+    # loaded from the base, the checkpoint is applied inside train(). By hand, because the HF Trainer
+    # cannot evaluate a ZeRO-1/2 model before training.
+    if on_gpu:
+        model.to(ray.train.torch.get_device() if use_ray else torch.device("cuda"))
+    metrics: dict[str, float] = {"base_eval_loss": mean_loss(model, eval_data, cfg.batch_size)}
 
     # 5. Trainer arguments: one source of truth for batch size, lr and steps (DeepSpeed's "auto" reads them).
     out = Path(spec.output_dir) / f"rank{rank}"  # each rank reports only the checkpoint files it wrote
@@ -197,7 +195,7 @@ def _latest_checkpoint(out: Path) -> str | None:
     shutil.rmtree(local, ignore_errors=True)
     with checkpoint.as_directory() as folder:
         shutil.copytree(Path(folder) / RayTrainReportCallback.CHECKPOINT_NAME, local)
-    log.info("resuming from checkpoint", extra={"checkpoint": checkpoint.path})
+    log.warning("resuming from checkpoint %s after a worker failure", checkpoint.path)
     return str(local)
 
 
