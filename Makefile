@@ -31,6 +31,7 @@ bench: setup
 	$(PY) benchmarks/collector.py
 	$(PY) -m benchmarks.sanitizer_quality
 	$(PY) -m benchmarks.sanitizer_speed
+	$(PY) -m benchmarks.trainer
 
 # Starts the local stack (Kafka + dynalite) and reports it; the demo issue runs the pipeline on it.
 demo: setup
