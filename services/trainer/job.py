@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -43,6 +44,7 @@ from services.trainer.settings import TrainerSettings, get_settings  # noqa: E40
 log = logging.getLogger("services.trainer.job")
 
 RESULT_FILE = "result.json"
+TINY_BASE_DIR = "base"  # inside the published model folder
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,13 @@ def run_training(
         metrics=result.metrics,
         code_version=code_version(),
         finetune=cfg.finetune,
+        base_model_dir=TINY_BASE_DIR if base_kind == "tiny-built" else None,
     )
+    # The eval split and a locally built base travel with the model: the evaluator compares on exactly
+    # these records, and against the base when the dataset has no production model yet.
+    write_eval_split(result.model_dir / manifest.eval_file, records, evaluation, run.dataset)
+    if base_kind == "tiny-built":
+        shutil.copytree(base_path, result.model_dir / TINY_BASE_DIR, dirs_exist_ok=True)
     (result.model_dir / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     uri = model_store(settings.model_store).publish(run.run_id, result.model_dir)
     log.info("model published", extra={"run_id": run.run_id, "model_uri": uri, **result.metrics})
@@ -175,6 +183,22 @@ def split_examples(
         else:
             train[record.id] = example
     return train, evaluation, skipped
+
+
+def write_eval_split(
+    path: Path, records: list[SnapshotRecord], evaluation: dict[str, Example], dataset: str
+) -> None:
+    with open(path, "w") as out:
+        for record in records:
+            example = evaluation.get(record.id)
+            if example is None:
+                continue
+            row = {"id": record.id, "source": record.source, "dataset": dataset}
+            if example.text is not None:
+                row["text"] = example.text
+            else:
+                row |= {"prompt": example.prompt or "", "response": example.response or ""}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def prepare_base_model(cfg: TrainingConfig, train: dict[str, Example], run_dir: Path) -> tuple[str, Any, Any]:

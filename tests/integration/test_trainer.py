@@ -145,6 +145,11 @@ def test_post_training_runs_ray_deepspeed_and_publishes_the_model(
     assert data["record_count"] == len(ids) == run["record_count"]
     assert data["ids_digest"] == ids_digest(ids)
     assert data["eval_records"] == sum(is_eval(i, 0.1) for i in ids)
+    # The eval split and the locally built base travel with the model, for the evaluator.
+    rows = [json.loads(line) for line in (model_dir / manifest["eval_file"]).read_text().splitlines()]
+    assert {r["id"] for r in rows} == {i for i in ids if is_eval(i, 0.1)}
+    assert {r["source"] for r in rows} == {"helpdesk"} and any("prompt" in r for r in rows)
+    assert eval_loss(model_dir / manifest["base_model_dir"], blocks["eval"]) == pytest.approx(base)
     assert manifest["base_model"] == "tuneline/tiny-llama" and manifest["base_model_kind"] == "tiny-built"
     assert (
         manifest["training"]["deepspeed"]["zero_stage"] == 2

@@ -34,6 +34,7 @@ class SnapshotRecord:
     content: str
     fields: dict[str, Any]  # plain Python values: numbers are int or float, never Decimal
     ingested_at_ms: int
+    source: str = ""  # the collector source it came from (evaluation breaks metrics down by it)
 
 
 def shard_keys(dataset: str, shards: int) -> list[str]:
@@ -120,7 +121,7 @@ class SnapshotReader:
             TableName=self._table,
             IndexName=INDEX_NAME,
             KeyConditionExpression="#shard = :shard AND #at <= :watermark",
-            ProjectionExpression="#id, #content, #content_z, #fields, #at",
+            ProjectionExpression="#id, #content, #content_z, #fields, #at, #source",
             ExpressionAttributeNames={
                 "#shard": "dataset_shard",
                 "#at": "ingested_at",
@@ -128,6 +129,7 @@ class SnapshotReader:
                 "#content": "content",
                 "#content_z": "content_z",
                 "#fields": "fields",
+                "#source": "source",
             },
             ExpressionAttributeValues={":shard": {"S": key}, ":watermark": {"N": str(watermark_ms)}},
             PaginationConfig=pagination,
@@ -144,6 +146,7 @@ class SnapshotReader:
             content=text,
             fields=fields,
             ingested_at_ms=int(item["ingested_at"]["N"]),
+            source=item.get("source", {}).get("S", ""),
         )
 
 

@@ -69,6 +69,12 @@ class ModelManifest(_Manifest):
     metrics: dict[str, float] = Field(default_factory=dict)
     code_version: str = Field(min_length=1, description="Package version or git commit.")
     format: Literal["safetensors"] = "safetensors"
+    eval_file: str = Field(
+        default="eval.jsonl", description="The eval split beside the weights: one JSON object per record."
+    )
+    base_model_dir: str | None = Field(
+        default=None, description="Folder beside the weights holding a locally built base model, if any."
+    )
     finetune: Literal["full", "lora"]
 
     @model_validator(mode="after")
