@@ -221,7 +221,14 @@ class RunExecutor:
                 record_count=int(result["record_count"]),
                 metrics=result["metrics"],
             )
-        finished = self.runs.move(run.run_id, {RunState.RUNNING}, state, **fields) or current
+        finished = self.runs.move(run.run_id, {RunState.RUNNING}, state, **fields)
+        if finished is None:  # another replica failed it as an orphan (our lease lapsed) and told the world
+            log.warning(
+                "run already finished elsewhere; outcome dropped",
+                extra={"run_id": run.run_id, "state": state.value, "recorded": str(current.state)},
+            )
+            self.leases.release(run.dataset)
+            return
         metrics.RUNS_FINISHED.labels(run.dataset, state.value).inc()
         log.info(
             "run finished",

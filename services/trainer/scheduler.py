@@ -66,12 +66,16 @@ class ThresholdScheduler:
         policy = self.config.policy(dataset)
         count, last_training_at = self.datasets.read(dataset)
         metrics.RECORDS_SINCE_TRAINING.labels(dataset).set(count)
-        active = any(run.state in ACTIVE for run in self.service.list(dataset, limit=20))
+        recent = self.service.list(dataset, limit=20)
+        active = any(run.state in ACTIVE for run in recent)
         decision = decide(policy, CounterState(count, last_training_at), active, self.clock())
         if not decision.start:
             metrics.SCHEDULER_CHECKS.labels(dataset, "waiting").inc()
             return False
-        key = f"threshold:{dataset}:{last_training_at.isoformat() if last_training_at else 'never'}"
+        # Replicas deciding together see the same last start and the same newest (finished) run, hence
+        # the same key; a run cancelled before it started changes the newest run, so the next is allowed.
+        started = last_training_at.isoformat() if last_training_at else "never"
+        key = f"threshold:{dataset}:{started}:{recent[0].run_id if recent else 'none'}"
         run, created = self.service.submit(
             dataset, {}, idempotency_key=key, requested_by="scheduler", reason=TriggerReason.THRESHOLD
         )
