@@ -14,7 +14,8 @@ from prometheus_client import REGISTRY
 
 from libs.common.kafka import ensure_topics, wait_for_kafka
 from libs.common.logging import configure_logging
-from services.trainer.adapters.dynamodb import DatasetState, DynamoRunStore, LeaseStore, ModelRegistry
+from libs.registry import ModelRegistry
+from services.trainer.adapters.dynamodb import DatasetState, DynamoRunStore, LeaseStore
 from services.trainer.adapters.events import EventPublisher
 from services.trainer.api.app import create_app
 from services.trainer.core.auth import load_admin_token

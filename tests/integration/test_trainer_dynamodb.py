@@ -15,13 +15,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from libs.common.backoff import Backoff
+from libs.registry import ModelRegistry, NothingToRollBack
 from libs.schemas import RecordKind, SanitizedRecord, Table, TriggerReason, table_name
-from services.trainer.adapters.dynamodb import (
-    DatasetState,
-    DynamoRunStore,
-    LeaseStore,
-    ModelRegistry,
-)
+from services.trainer.adapters.dynamodb import DatasetState, DynamoRunStore, LeaseStore
 from services.trainer.adapters.snapshot import SnapshotReader
 from services.trainer.core.errors import InvalidTransition, RunNotFound
 from services.trainer.core.runs import Progress, RunRecord, RunState
@@ -287,12 +283,43 @@ def test_registry_changes_production_only_from_the_expected_run(dynamodb_client:
     assert sum(won) == 1
     current = registry.production("support")
     assert current is not None
-    assert current["run_id"] == f"r-2{won.index(True)}" and current["previous_run_id"] == "r-1"
-    assert current["model_uri"] == f"file:///m/{current['run_id']}"
+    assert current.run_id == f"r-2{won.index(True)}" and current.previous_run_id == "r-1"
+    assert current.model_uri == f"file:///m/{current.run_id}"
+    assert [e["run_id"] for e in current.history] == ["r-1", current.run_id]  # every change, audited
 
     assert registry.set_production("billing", "b-1", "s3://models/b-1", None)
     DynamoRunStore(dynamodb_client, tables).create(make_run("not-a-model"))
-    assert registry.production_all() == {"support": current["run_id"], "billing": "b-1"}
+    assert registry.production_all() == {"support": current.run_id, "billing": "b-1"}
+
+
+def test_rollback_restores_the_previous_production_model(dynamodb_client: Any, tables: str) -> None:
+    registry = ModelRegistry(dynamodb_client, tables)
+    with pytest.raises(NothingToRollBack):
+        registry.rollback("support", actor="ops", reason="none yet")
+    assert registry.set_production("support", "r-1", "file:///m/r-1", None)
+    with pytest.raises(NothingToRollBack):
+        registry.rollback("support", actor="ops", reason="only one")
+    assert registry.set_production("support", "r-2", "file:///m/r-2", "r-1")
+
+    restored = registry.rollback("support", actor="ops", reason="r-2 answers badly")
+
+    assert (restored.run_id, restored.model_uri, restored.previous_run_id) == ("r-1", "file:///m/r-1", "r-2")
+    assert restored.action == "rollback" and restored.promoted_by == "ops"
+    assert [(e["run_id"], e["action"]) for e in restored.history] == [
+        ("r-1", "promote"),
+        ("r-2", "promote"),
+        ("r-1", "rollback"),
+    ]
+
+
+def test_evaluation_reports_round_trip(dynamodb_client: Any, tables: str) -> None:
+    registry = ModelRegistry(dynamodb_client, tables)
+    assert registry.evaluation("r-1") is None
+    registry.put_evaluation("r-1", "support", "promoted", {"metrics": {"loss": 1.25}, "gates": []})
+    stored = registry.evaluation("r-1")
+    assert stored is not None and stored["decision"] == "promoted"
+    assert stored["report"] == {"metrics": {"loss": 1.25}, "gates": []}
+    assert DynamoRunStore(dynamodb_client, tables).list() == []  # a report is not a run
 
 
 # -- snapshots -------------------------------------------------------------------------------------

@@ -7,8 +7,7 @@ Item layouts (tables from ``services.writer.adapters.tables``):
   booleans; datetimes as ISO 8601 strings; ``overrides``, ``config``, ``progress`` and ``metrics`` as JSON
   strings, so floats round-trip exactly); a ``None`` field is an absent attribute.
 - runs table, idempotency key: ``pk "idem#<key>", sk "idem"``, attributes ``run_id``, ``created_at``.
-- runs table, registry: ``pk "model#<dataset>", sk "production"``, attributes ``dataset``, ``run_id``,
-  ``model_uri``, ``promoted_at``, ``previous_run_id``.
+- runs table, registry and evaluation reports: see ``libs.registry``.
 - state table, counters: ``pk "dataset#<dataset>"`` (the writer ADDs ``records_total`` and
   ``records_since_training``), plus ``last_training_at`` set here.
 - state table, lease: ``pk "lease#<dataset>"``, attributes ``owner``, ``expires_at`` (epoch ms),
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 
 RUN_SK: Final = "run"
 IDEM_SK: Final = "idem"
-PRODUCTION_SK: Final = "production"
 # RunRecord fields stored as JSON strings (exact floats, NaN included; no Decimal conversions).
 _JSON_FIELDS: Final = frozenset({"overrides", "config", "progress", "metrics"})
 _CONDITION_FAILED: Final = "ConditionalCheckFailedException"
@@ -552,77 +550,3 @@ class LeaseStore:
         if lease.expired(self._now_ms()) and not include_expired:
             return None
         return lease
-
-
-class ModelRegistry:
-    """Which run's model serves each dataset (``production``), changed by optimistic concurrency."""
-
-    def __init__(self, client: Any, prefix: str) -> None:
-        self._client = client
-        self._table = table_name(Table.RUNS, prefix)
-
-    @staticmethod
-    def _key(dataset: str) -> dict[str, Any]:
-        return {"pk": {"S": f"model#{dataset}"}, "sk": {"S": PRODUCTION_SK}}
-
-    def set_production(
-        self,
-        dataset: str,
-        run_id: str,
-        model_uri: str,
-        expected_current: str | None,
-        now: dt.datetime | None = None,
-    ) -> bool:
-        """Make ``run_id`` production if the current production run is still ``expected_current``
-        (None: there is none yet); False when someone else changed it first."""
-        item = {
-            **self._key(dataset),
-            "dataset": {"S": dataset},
-            "run_id": {"S": run_id},
-            "model_uri": {"S": model_uri},
-            "promoted_at": {"S": (now or _now()).isoformat()},
-        }
-        kwargs: dict[str, Any] = {}
-        if expected_current is None:
-            kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            item["previous_run_id"] = {"S": expected_current}
-            kwargs["ConditionExpression"] = "run_id = :expected"
-            kwargs["ExpressionAttributeValues"] = {":expected": {"S": expected_current}}
-        try:
-            self._client.put_item(TableName=self._table, Item=item, **kwargs)
-        except ClientError as exc:
-            if _code(exc) == _CONDITION_FAILED:
-                return False
-            raise
-        return True
-
-    def production(self, dataset: str) -> dict[str, Any] | None:
-        """``{dataset, run_id, model_uri, promoted_at, previous_run_id}`` or None."""
-        item = self._client.get_item(TableName=self._table, Key=self._key(dataset), ConsistentRead=True).get(
-            "Item"
-        )
-        return None if item is None else self._decode(item)
-
-    def production_all(self) -> dict[str, str]:
-        """dataset -> production run id (a Scan: one item per dataset)."""
-        out: dict[str, str] = {}
-        for page in self._client.get_paginator("scan").paginate(
-            TableName=self._table,
-            FilterExpression="sk = :sk AND begins_with(pk, :p)",
-            ExpressionAttributeValues={":sk": {"S": PRODUCTION_SK}, ":p": {"S": "model#"}},
-            ConsistentRead=True,
-        ):
-            for item in page.get("Items", []):
-                out[item["dataset"]["S"]] = item["run_id"]["S"]
-        return out
-
-    @staticmethod
-    def _decode(item: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "dataset": item["dataset"]["S"],
-            "run_id": item["run_id"]["S"],
-            "model_uri": item["model_uri"]["S"],
-            "promoted_at": dt.datetime.fromisoformat(item["promoted_at"]["S"]),
-            "previous_run_id": item.get("previous_run_id", {}).get("S"),
-        }
