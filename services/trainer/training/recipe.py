@@ -7,6 +7,7 @@ base model, train, measure again, save. Everything comes from the ``config`` arg
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -28,6 +29,7 @@ from services.trainer.training.deepspeed import deepspeed_config
 log = logging.getLogger(__name__)
 
 MODEL_DIR = "model"  # inside the final checkpoint: the saved model and tokenizer
+TRAINING_LOG = "training_log.json"  # beside the weights: the Trainer's log history (loss per logged step)
 
 
 def train_loop_per_worker(config: dict[str, Any], use_ray: bool = True) -> dict[str, float]:
@@ -133,6 +135,8 @@ def train_loop_per_worker(config: dict[str, Any], use_ray: bool = True) -> dict[
             to_save.save_pretrained(final, safe_serialization=True)
         if rank == 0:
             tokenizer.save_pretrained(final)
+            # The loss curve, for the evaluator's report (the HF state holds every logged step).
+            (final / TRAINING_LOG).write_text(json.dumps(trainer.state.log_history))
         if use_ray:
             checkpoint = ray.train.Checkpoint.from_directory(tmp) if rank == 0 else None
             ray.train.report({**metrics, "final": 1.0}, checkpoint=checkpoint)
