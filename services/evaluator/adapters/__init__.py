@@ -1,0 +1,1 @@
+"""The evaluator's edges: models (transformers), the PII scan (the sanitizer's detector), charts, files."""

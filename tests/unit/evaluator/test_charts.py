@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from services.evaluator.adapters.charts import loss_curve
+from services.evaluator.adapters.report_files import save_report
+from services.evaluator.core.report import REPORT_JSON, REPORT_MARKDOWN, EvaluationReport
+
+from .helpers import report
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_loss_curve_is_a_png(tmp_path: Path) -> None:
+    path = loss_curve([(step, 3.0 / (1 + step)) for step in range(0, 200, 10)], tmp_path / "loss.png")
+    assert path.read_bytes().startswith(PNG)
+
+
+def test_a_saved_report_has_json_markdown_and_the_charts_it_links(tmp_path: Path) -> None:
+    saved = save_report(report(), tmp_path, loss_curve=[(1, 2.5), (2, 2.0), (3, 1.7)])
+    files = [chart.file for chart in saved.charts]
+    assert files == ["charts/training_loss.png", "charts/metrics.png", "charts/per_source.png"]
+    for file in files:
+        assert (tmp_path / file).read_bytes().startswith(PNG)
+    assert EvaluationReport.model_validate(json.loads((tmp_path / REPORT_JSON).read_text())) == saved
+    markdown = (tmp_path / REPORT_MARKDOWN).read_text()
+    assert all(f"]({file})" in markdown for file in files)
+
+
+def test_without_a_loss_curve_only_the_comparisons_are_drawn(tmp_path: Path) -> None:
+    saved = save_report(report(), tmp_path)
+    assert [chart.title for chart in saved.charts] == ["Candidate vs production", "Per source"]
