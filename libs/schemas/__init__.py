@@ -6,6 +6,8 @@ from libs.schemas.events import (
     Decision,
     EvaluationCompleted,
     GateResult,
+    ModelPromoted,
+    PromotionAction,
     RunStatus,
     TrainingCompleted,
     TrainingEvent,
@@ -15,6 +17,7 @@ from libs.schemas.events import (
 from libs.schemas.names import (
     COLLECTOR_OFFSETS_TOPIC,
     DEFAULT_TABLE_PREFIX,
+    EVALUATOR_DLQ_TOPIC,
     RAW_DLQ_TOPIC,
     RAW_TOPIC_PREFIX,
     SANITIZED_DLQ_TOPIC,
@@ -30,6 +33,7 @@ from libs.schemas.records import RawRecord, RecordKind, SanitizedRecord, stable_
 __all__ = [
     "COLLECTOR_OFFSETS_TOPIC",
     "DEFAULT_TABLE_PREFIX",
+    "EVALUATOR_DLQ_TOPIC",
     "RAW_DLQ_TOPIC",
     "RAW_TOPIC_PREFIX",
     "SANITIZED_DLQ_TOPIC",
@@ -39,6 +43,8 @@ __all__ = [
     "Decision",
     "EvaluationCompleted",
     "GateResult",
+    "ModelPromoted",
+    "PromotionAction",
     "RawRecord",
     "RecordKind",
     "RunStatus",

@@ -78,6 +78,23 @@ class EvaluationCompleted(_Event):
     report_uri: str | None = None
 
 
+class PromotionAction(StrEnum):
+    PROMOTE = "promote"  # the evaluator's gates passed
+    MANUAL = "manual"  # an operator's override on the admin API
+    ROLLBACK = "rollback"  # back to the previous production model
+
+
+class ModelPromoted(_Event):
+    """The dataset's ``production`` alias moved: a serving deployment reloads ``model_uri``."""
+
+    type: Literal["model.promoted"] = "model.promoted"
+    model_uri: str
+    previous_run_id: str | None = None
+    action: PromotionAction
+    by: str = Field(min_length=1, max_length=256)
+    reason: str = Field(default="", max_length=2000)
+
+
 TrainingEvent = Annotated[
-    TrainingRequested | TrainingCompleted | EvaluationCompleted, Field(discriminator="type")
+    TrainingRequested | TrainingCompleted | EvaluationCompleted | ModelPromoted, Field(discriminator="type")
 ]

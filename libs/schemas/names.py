@@ -18,6 +18,7 @@ SANITIZED_RECORDS_TOPIC: Final = "sanitized.records"
 SANITIZED_DLQ_TOPIC: Final = "sanitized.dlq"
 WRITER_DLQ_TOPIC: Final = "writer.dlq"
 TRAINING_EVENTS_TOPIC: Final = "training.events"
+EVALUATOR_DLQ_TOPIC: Final = "evaluator.dlq"  # training.events messages the evaluator cannot read
 
 DEFAULT_TABLE_PREFIX: Final = "tuneline-"
 

@@ -1,22 +1,84 @@
-"""Entry point: ``python -m services.evaluator`` or ``tuneline evaluator run``."""
+"""Entry point: ``python -m services.evaluator`` or ``tuneline evaluator run``: consume training.events,
+evaluate every new model, record the report, promote or reject."""
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from typing import Any
 
+import boto3
+from confluent_kafka import Consumer, Producer
+
+from libs.common.kafka import ensure_topics, kafka_answers, wait_for_kafka
 from libs.common.logging import configure_logging
-from services.evaluator.settings import get_settings
+from libs.common.ops import OpsServer
+from libs.registry import ModelRegistry
+from services.evaluator.adapters.canaries import CanaryStore
+from services.evaluator.core.config import load_config
+from services.evaluator.core.errors import ConfigError
+from services.evaluator.settings import EvaluatorSettings, get_settings
+from services.evaluator.worker import EvaluationWorker
 
 log = logging.getLogger("services.evaluator")
 
 
-def main() -> int:
+def dynamodb_client(settings: EvaluatorSettings) -> Any:
+    shared = settings.shared
+    return boto3.client("dynamodb", endpoint_url=shared.dynamodb_endpoint, region_name=shared.aws_region)
+
+
+def main(config_file: str | None = None) -> int:
     settings = get_settings()
-    configure_logging(settings.shared.log_level, settings.shared.log_format)
-    # The service itself lands with issue #7; until then say so instead of pretending to run.
-    log.error("the evaluator is not implemented yet (issue #7)", extra={"http_port": settings.http_port})
-    return 2
+    shared = settings.shared
+    configure_logging(shared.log_level, shared.log_format)
+    try:
+        config = load_config(config_file or settings.config_file)
+    except ConfigError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    if not wait_for_kafka(shared.kafka_bootstrap, timeout_s=60):
+        log.error("Kafka does not answer", extra={"bootstrap": shared.kafka_bootstrap})
+        return 2
+    if settings.create_topics:
+        ensure_topics(shared.kafka_bootstrap, {settings.events_topic: 1, settings.dlq_topic: 1})
+    client = dynamodb_client(settings)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": shared.kafka_bootstrap,
+            "group.id": settings.group_id,
+            "enable.auto.commit": False,  # an event is committed once its evaluation is recorded
+            "auto.offset.reset": "earliest",
+            "max.poll.interval.ms": settings.max_poll_interval_ms,
+        }
+    )
+    producer = Producer(
+        {"bootstrap.servers": shared.kafka_bootstrap, "enable.idempotence": True, "acks": "all"}
+    )
+    worker = EvaluationWorker(
+        consumer,
+        producer,
+        ModelRegistry(client, shared.table_prefix),
+        CanaryStore(client, shared.table_prefix) if settings.canaries else None,
+        config,
+        settings.work_dir,
+        settings.events_topic,
+        settings.dlq_topic,
+    )
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: worker.stopping.set())
+    ops = OpsServer(
+        settings.http_port, ready=lambda: (kafka_answers(shared.kafka_bootstrap), "kafka")
+    ).start()
+    log.info("evaluator started", extra={"topic": settings.events_topic, "group": settings.group_id})
+    try:
+        worker.run()
+    finally:
+        producer.flush(30)
+        ops.stop()
+    log.info("evaluator stopped cleanly")
+    return 0
 
 
 if __name__ == "__main__":

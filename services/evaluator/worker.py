@@ -1,0 +1,301 @@
+"""The evaluator's work: one finished training run -> evaluation -> report, registry, events.
+
+``evaluate_run`` is shared by the Kafka worker and ``tuneline evaluate RUN_ID``; ``EvaluationWorker``
+consumes ``training.events`` and commits an event only once its evaluation is recorded and announced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer
+
+from libs.registry import ModelRegistry
+from libs.schemas import (
+    Decision,
+    EvaluationCompleted,
+    ModelPromoted,
+    PromotionAction,
+    RunStatus,
+    SchemaError,
+    TrainingCompleted,
+    decode_training_event,
+    dumps,
+)
+from services.evaluator import metrics
+from services.evaluator.adapters.canaries import CanaryStore
+from services.evaluator.adapters.evaluate import ModelRef, evaluate_candidate
+from services.evaluator.adapters.model_eval import Progress
+from services.evaluator.adapters.report_files import save_report
+from services.evaluator.core.canary import Canary
+from services.evaluator.core.config import EvaluatorConfig
+from services.evaluator.core.examples import EvalExample
+from services.evaluator.core.report import REPORT_JSON, EvaluationReport, event_metrics
+from services.trainer.core.manifest import ModelManifest
+
+log = logging.getLogger(__name__)
+
+REPORT_DIR = "evaluation"  # beside the weights
+TRAINING_LOG = "training_log.json"
+PROMOTE_ATTEMPTS = 3  # production moved while we evaluated: evaluate again against the new one
+
+
+@dataclass(frozen=True)
+class Outcome:
+    report: EvaluationReport
+    promoted: bool
+    report_uri: str
+
+
+def local_model(uri: str, work_dir: Path, s3: Any = None) -> Path:
+    """The model folder on this machine: the folder itself, or a copy of an ``s3://`` prefix."""
+    if not uri.startswith("s3://"):
+        return Path(uri)
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    target = work_dir / bucket / prefix
+    if (target / "manifest.json").exists():
+        return target
+    if s3 is None:
+        import boto3
+
+        s3 = boto3.client("s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
+        for obj in page.get("Contents", []):
+            path = target / obj["Key"][len(prefix.rstrip("/")) + 1 :]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, obj["Key"], str(path))
+    return target
+
+
+def read_examples(model_dir: Path, manifest: ModelManifest) -> list[EvalExample]:
+    rows = (json.loads(line) for line in (model_dir / manifest.eval_file).read_text().splitlines() if line)
+    return [
+        EvalExample(
+            record_id=r["id"],
+            source=r.get("source") or "unknown",
+            dataset=r["dataset"],
+            text=r.get("text"),
+            prompt=r.get("prompt"),
+            response=r.get("response"),
+        )
+        for r in rows
+    ]
+
+
+def loss_curve(model_dir: Path) -> list[tuple[int, float]]:
+    try:
+        history = json.loads((model_dir / TRAINING_LOG).read_text())
+    except (OSError, ValueError):
+        return []
+    return [(int(h["step"]), float(h["loss"])) for h in history if "loss" in h and "step" in h]
+
+
+def evaluate_run(
+    run_id: str,
+    dataset: str,
+    model_uri: str,
+    registry: ModelRegistry,
+    config: EvaluatorConfig,
+    work_dir: Path,
+    canaries: list[Canary],
+    progress: Progress | None = None,
+    promote: bool = True,
+) -> Outcome:
+    """Evaluate a run's model against its dataset's production model (or its base model when there is
+    none), save the report beside the model, record it, and promote when the gates pass."""
+    candidate_dir = local_model(model_uri, work_dir)
+    manifest = ModelManifest.model_validate_json((candidate_dir / "manifest.json").read_text())
+    examples = read_examples(candidate_dir, manifest)
+    for _attempt in range(PROMOTE_ATTEMPTS):
+        production = registry.production(dataset)
+        if production is not None and production.run_id != run_id:
+            reference = ModelRef(
+                local_model(production.model_uri, work_dir),
+                production.model_uri,
+                f"production ({production.run_id})",
+            )
+        elif manifest.base_model_dir is not None:
+            base = candidate_dir / manifest.base_model_dir
+            reference = ModelRef(base, str(base), f"base ({manifest.base_model})")
+        else:
+            reference = ModelRef(
+                Path(manifest.base_model), manifest.base_model, f"base ({manifest.base_model})"
+            )
+        report = evaluate_candidate(
+            run_id=run_id,
+            dataset=dataset,
+            candidate=ModelRef(candidate_dir, model_uri, f"candidate ({run_id})"),
+            production=reference,
+            examples=examples,
+            config=config,
+            canaries=canaries,
+            progress=progress,
+        )
+        report = save_report(report, candidate_dir / REPORT_DIR, loss_curve(candidate_dir))
+        report_uri = f"{model_uri.rstrip('/')}/{REPORT_DIR}/{REPORT_JSON}"
+        if model_uri.startswith("s3://"):
+            _upload(candidate_dir / REPORT_DIR, report_uri.rsplit("/", 1)[0])
+        registry.put_evaluation(run_id, dataset, report.decision.value, report.model_dump(mode="json"))
+        if report.decision is not Decision.PROMOTED or not promote:
+            return Outcome(report, False, report_uri)
+        expected = production.run_id if production is not None else None
+        if registry.set_production(
+            dataset,
+            run_id,
+            model_uri,
+            expected,
+            actor="evaluator",
+            action=PromotionAction.PROMOTE.value,
+            reason=report.summary,
+        ):
+            return Outcome(report, True, report_uri)
+        log.warning("production changed during the evaluation; evaluating again", extra={"run_id": run_id})
+    raise RuntimeError(f"production of {dataset!r} kept changing during {PROMOTE_ATTEMPTS} evaluations")
+
+
+def _upload(folder: Path, s3_prefix: str) -> None:
+    import boto3
+
+    s3 = boto3.client("s3")
+    bucket, _, prefix = s3_prefix.removeprefix("s3://").partition("/")
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        s3.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(folder).as_posix()}")
+
+
+class EvaluationWorker:
+    """Consumes ``training.events``; evaluates every succeeded ``TrainingCompleted``."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        registry: ModelRegistry,
+        canaries: CanaryStore | None,
+        config: EvaluatorConfig,
+        work_dir: Path,
+        events_topic: str,
+        dlq_topic: str,
+    ) -> None:
+        self.consumer, self.producer, self.registry, self.canaries = consumer, producer, registry, canaries
+        self.config, self.work_dir = config, work_dir
+        self.events_topic, self.dlq_topic = events_topic, dlq_topic
+        self.stopping = threading.Event()
+        self.healthy = True
+
+    def run(self) -> None:
+        self.consumer.subscribe([self.events_topic])
+        try:
+            while not self.stopping.is_set():
+                msg = self.consumer.poll(1.0)
+                if msg is None:
+                    continue
+                error = msg.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        log.warning("consumer error", extra={"error": str(error)})
+                    continue
+                self.handle(msg)
+                self.consumer.commit(message=msg, asynchronous=False)
+        finally:
+            self.consumer.close()
+
+    def handle(self, msg: Message) -> None:
+        try:
+            event = decode_training_event(msg.value() or b"")
+        except SchemaError as exc:
+            self._dead_letter(msg, f"unreadable event: {exc}")
+            return
+        if not isinstance(event, TrainingCompleted) or event.status is not RunStatus.SUCCEEDED:
+            return  # other events (ours included) and runs without a model
+        if event.model_uri is None:
+            self._dead_letter(msg, "succeeded TrainingCompleted without model_uri")
+            return
+        if self.registry.evaluation(event.run_id) is not None:
+            log.info("already evaluated; skipping the replayed event", extra={"run_id": event.run_id})
+            return
+        canaries = self.canaries.all() if self.canaries is not None else []
+        with metrics.EVALUATION_SECONDS.time():
+            try:
+                outcome = evaluate_run(
+                    event.run_id,
+                    event.dataset,
+                    event.model_uri,
+                    self.registry,
+                    self.config,
+                    self.work_dir,
+                    canaries,
+                )
+            except Exception as exc:  # a model that cannot be evaluated is reported, never retried forever
+                log.exception("evaluation failed", extra={"run_id": event.run_id})
+                self._dead_letter(msg, f"evaluation failed: {type(exc).__name__}: {exc}")
+                return
+        self._announce(event, outcome)
+
+    def _announce(self, event: TrainingCompleted, outcome: Outcome) -> None:
+        report, now = outcome.report, dt.datetime.now(dt.UTC)
+        completed = EvaluationCompleted(
+            run_id=event.run_id,
+            dataset=event.dataset,
+            occurred_at=now,
+            model_uri=event.model_uri or "",
+            decision=report.decision,
+            metrics=event_metrics(report),
+            gates=report.gates,
+            report_uri=outcome.report_uri,
+        )
+        self._send(event.run_id, completed.model_dump_json().encode())
+        if outcome.promoted:
+            production = self.registry.production(event.dataset)
+            promoted = ModelPromoted(
+                run_id=event.run_id,
+                dataset=event.dataset,
+                occurred_at=now,
+                model_uri=event.model_uri or "",
+                previous_run_id=production.previous_run_id if production else None,
+                action=PromotionAction.PROMOTE,
+                by="evaluator",
+                reason=report.summary,
+            )
+            self._send(event.run_id, promoted.model_dump_json().encode())
+        metrics.DECISIONS.labels(event.dataset, report.decision.value).inc()
+        log.info(
+            "evaluated",
+            extra={"run_id": event.run_id, "decision": report.decision.value, "summary": report.summary},
+        )
+
+    def _send(self, key: str, value: bytes, topic: str | None = None) -> None:
+        errors: list[KafkaError] = []
+        self.producer.produce(
+            topic or self.events_topic,
+            key=key.encode(),
+            value=value,
+            on_delivery=lambda err, _m: errors.append(err) if err else None,
+        )
+        if self.producer.flush(30) or errors:
+            raise RuntimeError(
+                f"could not publish to {topic or self.events_topic}: {errors[:1] or 'timed out'}"
+            )
+
+    def _dead_letter(self, msg: Message, reason: str) -> None:
+        metrics.DEAD_LETTERS.inc()
+        log.error("event to the dead-letter topic", extra={"reason": reason[:500], "offset": msg.offset()})
+        envelope = {
+            "reason": reason[:2000],
+            "topic": msg.topic(),
+            "partition": msg.partition(),
+            "offset": msg.offset(),
+            "value": (msg.value() or b"").decode("utf-8", "replace"),
+        }
+        self._send((msg.key() or b"").decode("utf-8", "replace"), dumps(envelope), self.dlq_topic)
+
+
+def cleanup(work_dir: Path) -> None:
+    """Models fetched from s3:// are cached only while the worker runs."""
+    shutil.rmtree(work_dir, ignore_errors=True)

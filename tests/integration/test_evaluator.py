@@ -1,0 +1,200 @@
+"""The evaluator on real servers: TrainingCompleted on Kafka -> evaluation -> EvaluationCompleted,
+the report beside the model and in DynamoDB, the production alias moved (or not)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from confluent_kafka import Consumer, Producer
+
+from libs.devstack.probes import LOCAL_AWS_KEY_ID, LOCAL_AWS_SECRET
+from libs.devstack.servers import free_port
+from libs.registry import ModelRegistry
+from libs.schemas import RunStatus, TrainingCompleted
+from services.trainer.core.manifest import DataManifest, ModelManifest, ids_digest
+from services.writer.adapters.tables import init_tables
+from tests.unit.evaluator import tiny_models as T
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DATASET = "general"
+
+
+def publish_model(model: Any, tokenizer: Any, base: Path, folder: Path, run_id: str) -> Path:
+    """A model folder as the trainer publishes it: weights, tokenizer, base, eval split, manifest."""
+    T.save(model, tokenizer, folder)
+    shutil.copytree(base, folder / "base")
+    records = T.corpus()
+    held = T.split(records)[1]
+    with open(folder / "eval.jsonl", "w") as out:
+        for example in T.eval_set(records, DATASET):
+            row = {"id": example.record_id, "source": example.source, "dataset": DATASET}
+            row |= (
+                {"text": example.text}
+                if example.text
+                else {"prompt": example.prompt, "response": example.response}
+            )
+            out.write(json.dumps(row) + "\n")
+    (folder / "training_log.json").write_text(
+        json.dumps([{"step": s, "loss": 5.0 / s} for s in range(1, 20)])
+    )
+    data = DataManifest(
+        dataset=DATASET, watermark=dt.datetime.now(dt.UTC), record_count=len(records),
+        train_records=len(records) - len(held), eval_records=len(held), train_blocks=1, eval_blocks=1,
+        tokens=1, ids_digest=ids_digest(r.id for r in records), eval_fraction=T.EVAL_FRACTION,
+    )  # fmt: skip
+    manifest = ModelManifest(
+        run_id=run_id, dataset=DATASET, base_model="tuneline/tiny-llama", base_model_kind="tiny-built",
+        created_at=dt.datetime.now(dt.UTC), data=data, training={}, code_version="test", finetune="full",
+        base_model_dir="base",
+    )  # fmt: skip
+    (folder / "manifest.json").write_text(manifest.model_dump_json())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("evaluator-models")
+    train, _ = T.split(T.corpus())
+    model, tokenizer = T.new_model(train)
+    texts = T.rendered(train, tokenizer)
+    T.train(model, tokenizer, texts, steps=10)
+    base = T.save(model, tokenizer, root / "base-model")
+    T.train(model, tokenizer, texts, steps=150, seed=1)
+    tuned = publish_model(model, tokenizer, base, root / "store" / "run-tuned", "general-tuned")
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(3)
+        for param in model.parameters():
+            param.add_(torch.randn(param.shape, generator=generator) * 0.5 * param.std())
+    degraded = publish_model(model, tokenizer, base, root / "store" / "run-degraded", "general-degraded")
+    torch.set_num_threads(threads)
+    return {"tuned": tuned, "degraded": degraded}
+
+
+@pytest.fixture
+def evaluator(
+    tmp_path: Path, kafka_bootstrap: str, dynamodb_endpoint: str, dynamodb_client: Any, table_prefix: str,
+    unique_id: str,
+) -> Iterator[dict[str, str]]:  # fmt: skip
+    init_tables(dynamodb_client, table_prefix)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": LOCAL_AWS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_AWS_SECRET,
+        "TUNELINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "TUNELINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
+        "TUNELINE_TABLE_PREFIX": table_prefix,
+        "TUNELINE_EVALUATOR_EVENTS_TOPIC": f"training.events.{unique_id}",
+        "TUNELINE_EVALUATOR_DLQ_TOPIC": f"evaluator.dlq.{unique_id}",
+        "TUNELINE_EVALUATOR_GROUP_ID": f"evaluator-{unique_id}",
+        "TUNELINE_EVALUATOR_HTTP_PORT": str(free_port()),
+        "TUNELINE_EVALUATOR_WORK_DIR": str(tmp_path / "work"),
+        "OMP_NUM_THREADS": "1",
+    }
+    log_path = tmp_path / "evaluator.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.evaluator"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )  # noqa: S603
+    yield {**env, "LOG": str(log_path)}
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def send(bootstrap: str, topic: str, key: str, value: bytes) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(topic, key=key.encode(), value=value)
+    assert producer.flush(30) == 0
+
+
+def wait_for(bootstrap: str, topic: str, match: Any, log: str, timeout_s: float = 300) -> dict[str, Any]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{time.monotonic_ns()}",
+                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() is not None:
+                continue
+            value = json.loads(msg.value() or b"null")
+            if match(value):
+                return value
+    finally:
+        consumer.close()
+    raise AssertionError(f"nothing matched on {topic}:\n{Path(log).read_text()[-5000:]}")
+
+
+def completed(run_id: str, model: Path) -> bytes:
+    event = TrainingCompleted(
+        run_id=run_id, dataset=DATASET, occurred_at=dt.datetime.now(dt.UTC), status=RunStatus.SUCCEEDED,
+        base_model="tuneline/tiny-llama", model_uri=str(model), record_count=1,
+    )  # fmt: skip
+    return event.model_dump_json().encode()
+
+
+def test_training_completed_leads_to_an_evaluation_and_a_promotion_only_when_better(
+    models: dict[str, Path], evaluator: dict[str, str], kafka_bootstrap: str, dynamodb_client: Any,
+    table_prefix: str,
+) -> None:  # fmt: skip
+    topic, dlq, log = (
+        evaluator["TUNELINE_EVALUATOR_EVENTS_TOPIC"],
+        evaluator["TUNELINE_EVALUATOR_DLQ_TOPIC"],
+        evaluator["LOG"],
+    )
+    registry = ModelRegistry(dynamodb_client, table_prefix)
+
+    # A better model than its base: promoted, reported, announced.
+    send(kafka_bootstrap, topic, "general-tuned", completed("general-tuned", models["tuned"]))
+    done = wait_for(
+        kafka_bootstrap,
+        topic,
+        lambda v: v.get("type") == "evaluation.completed" and v["run_id"] == "general-tuned",
+        log,
+    )
+    assert done["decision"] == "promoted", done
+    assert {g["name"] for g in done["gates"]} and all(g["passed"] for g in done["gates"])
+    promoted = wait_for(kafka_bootstrap, topic, lambda v: v.get("type") == "model.promoted", log)
+    assert promoted["run_id"] == "general-tuned" and promoted["previous_run_id"] is None
+    production = registry.production(DATASET)
+    assert production is not None and production.run_id == "general-tuned"
+    stored = registry.evaluation("general-tuned")
+    assert stored is not None and stored["decision"] == "promoted"
+    assert (models["tuned"] / "evaluation" / "evaluation.md").exists()
+    assert (models["tuned"] / "evaluation" / "charts" / "training_loss.png").exists()
+
+    # Garbage on the topic goes to the dead-letter topic with a reason; the worker keeps going.
+    send(kafka_bootstrap, topic, "junk", b'{"type": "training.completed", "run_id": 7}')
+    dead = wait_for(kafka_bootstrap, dlq, lambda v: True, log)
+    assert "unreadable event" in dead["reason"]
+
+    # A degraded model, now against the promoted one: rejected, production stays.
+    send(kafka_bootstrap, topic, "general-degraded", completed("general-degraded", models["degraded"]))
+    done = wait_for(
+        kafka_bootstrap,
+        topic,
+        lambda v: v.get("type") == "evaluation.completed" and v["run_id"] == "general-degraded",
+        log,
+    )
+    assert done["decision"] == "rejected"
+    assert any(not g["passed"] for g in done["gates"])
+    production = registry.production(DATASET)
+    assert production is not None and production.run_id == "general-tuned"
+    rejected = registry.evaluation("general-degraded")
+    assert rejected is not None and rejected["report"]["production"]["uri"] == str(models["tuned"])
