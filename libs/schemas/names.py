@@ -22,6 +22,14 @@ EVALUATOR_DLQ_TOPIC: Final = "evaluator.dlq"  # training.events messages the eva
 
 DEFAULT_TABLE_PREFIX: Final = "tuneline-"
 
+# A published model folder (model store, one per run id): what the trainer and evaluator write beside
+# the weights, and the admin API serves.
+MODEL_MANIFEST: Final = "manifest.json"
+EVAL_REPORT_DIR: Final = "evaluation"  # the evaluator's report: JSON, Markdown and charts/*.png
+EVAL_REPORT_JSON: Final = "evaluation.json"
+EVAL_REPORT_MARKDOWN: Final = "evaluation.md"
+EVAL_CHARTS_DIR: Final = "charts"
+
 
 class Table(StrEnum):
     """The DynamoDB tables; the full name is ``<prefix><table>``."""

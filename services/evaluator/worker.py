@@ -29,6 +29,7 @@ from libs.schemas import (
     decode_training_event,
     dumps,
 )
+from libs.schemas.names import EVAL_REPORT_DIR
 from services.evaluator import metrics
 from services.evaluator.adapters.canaries import CanaryStore
 from services.evaluator.adapters.evaluate import ModelRef, evaluate_candidate
@@ -42,7 +43,7 @@ from services.trainer.core.manifest import ModelManifest
 
 log = logging.getLogger(__name__)
 
-REPORT_DIR = "evaluation"  # beside the weights
+REPORT_DIR = EVAL_REPORT_DIR  # beside the weights
 TRAINING_LOG = "training_log.json"
 PROMOTE_ATTEMPTS = 3  # production moved while we evaluated: evaluate again against the new one
 

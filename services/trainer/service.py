@@ -1,6 +1,8 @@
 """The trainer's facade: what the admin API (and the threshold scheduler) may ask of it.
 
 No HTTP here: the API translates requests into these calls and these errors into status codes.
+Besides training runs it fronts the model registry (``libs.registry``): the production model of each
+dataset with its audit history, manual promotions and rollbacks, and the evaluator's reports.
 """
 
 from __future__ import annotations
@@ -8,13 +10,19 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Final, Protocol
+from urllib.parse import unquote, urlparse
 
+from libs.registry import NothingToRollBack as RegistryNothingToRollBack
+from libs.registry import Production, RegistryError
 from libs.schemas.events import TriggerReason
+from libs.schemas.names import EVAL_CHARTS_DIR, EVAL_REPORT_DIR, EVAL_REPORT_MARKDOWN
 from services.trainer.core.config import TrainerConfig
-from services.trainer.core.errors import InvalidTransition, RunNotFound, TrainerError
+from services.trainer.core.errors import InvalidTransition, RunNotFound, TrainerError, UnknownDataset
 from services.trainer.core.runs import RunRecord, RunState, RunStore, new_run_id
 
 log = logging.getLogger(__name__)
@@ -22,17 +30,83 @@ log = logging.getLogger(__name__)
 # How many recent runs ``models()`` looks through (the production model is always included).
 MODELS_SCAN_LIMIT = 1000
 
+# The registry's ``action`` of a promotion made by hand through the admin API (the evaluator's are
+# "promote", rollbacks "rollback").
+MANUAL_PROMOTE: Final = "manual_promote"
+
+# The evaluator writes its report files next to the model: ``<model folder>/evaluation/``.
+EVALUATION_DIR: Final = EVAL_REPORT_DIR
+REPORT_MARKDOWN: Final = EVAL_REPORT_MARKDOWN
+CHART_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
 
 class IdempotencyKeyReused(TrainerError):
     """An idempotency key came back with a different dataset or overrides than its first request."""
 
 
-class ModelRegistryView(Protocol):
-    """The read side of the model registry: which run is in production, per dataset."""
+class DatasetNotFound(TrainerError):
+    """A model-registry operation named a dataset that is not configured."""
+
+
+class NotPromotable(TrainerError):
+    """The run did not succeed, or left no model."""
+
+
+class ProductionChanged(TrainerError):
+    """Someone else changed the production model between our read and our write; look again."""
+
+
+class NothingToRollBack(TrainerError):
+    """The dataset has no earlier production model to go back to."""
+
+
+class ProductionNotFound(TrainerError):
+    """The dataset has no production model."""
+
+
+class EvaluationNotFound(TrainerError):
+    """No evaluation report is stored for the run."""
+
+
+class ReportFileNotFound(TrainerError):
+    """An evaluation report file is not here: not written, or kept in S3 rather than a local folder."""
+
+
+class ModelRegistryPort(Protocol):
+    """What the trainer needs of the model registry; ``libs.registry.ModelRegistry`` is the real one."""
 
     def production_all(self) -> dict[str, str]:
         """dataset -> run id of its production model."""
         ...
+
+    def production(self, dataset: str) -> Production | None:
+        """The dataset's production model with its history (oldest first); None when there is none."""
+        ...
+
+    def set_production(
+        self,
+        dataset: str,
+        run_id: str,
+        model_uri: str,
+        expected_current: str | None,
+        now: dt.datetime | None = None,
+        actor: str = "evaluator",
+        action: str = "promote",
+        reason: str = "",
+    ) -> bool:
+        """Make ``run_id`` production if the current one is still ``expected_current``; False otherwise."""
+        ...
+
+    def rollback(self, dataset: str, actor: str, reason: str, now: dt.datetime | None = None) -> Production:
+        """Put back the previous production model; NothingToRollBack, or RegistryError on a race."""
+        ...
+
+    def evaluation(self, run_id: str) -> dict[str, Any] | None:
+        """The run's stored evaluation (run_id, dataset, decision, evaluated_at, report) or None."""
+        ...
+
+
+ModelRegistryView = ModelRegistryPort  # its earlier, read-only name
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +126,7 @@ class TrainerService:
         self,
         config: TrainerConfig,
         runs: RunStore,
-        registry: ModelRegistryView,
+        registry: ModelRegistryPort,
         clock: Callable[[], dt.datetime] = utc_now,
         on_submitted: Callable[[RunRecord], None] | None = None,
     ) -> None:
@@ -153,3 +227,120 @@ class TrainerService:
         if dataset is None:
             return dict(production)
         return {dataset: production[dataset]} if dataset in production else {}
+
+    # ---- the model registry ------------------------------------------------------------------------
+
+    def production_of(self, dataset: str) -> Production:
+        """The dataset's production model and its history; ProductionNotFound when it has none."""
+        current = self._registry.production(dataset)
+        if current is None:
+            raise ProductionNotFound(f"dataset {dataset!r} has no production model")
+        return current
+
+    def promote(self, run_id: str, actor: str, reason: str) -> tuple[Production, bool]:
+        """Make the run's model its dataset's production model by hand, whatever its evaluation said;
+        returns the production model now and whether this call changed it.
+
+        Audited in the registry's history (``action`` "manual_promote", ``by`` actor, the reason).
+        Promoting the model already in production changes nothing (and adds no entry). Raises RunNotFound,
+        NotPromotable (not succeeded, or no model) and ProductionChanged (a concurrent change won).
+        """
+        run = self.get(run_id)
+        if run.state is not RunState.SUCCEEDED:
+            raise NotPromotable(f"training run {run_id!r} is {run.state}: only a succeeded run has a model")
+        if not run.model_uri:
+            raise NotPromotable(f"training run {run_id!r} succeeded but left no model")
+        current = self._registry.production(run.dataset)
+        if current is not None and current.run_id == run_id:
+            return current, False
+        expected = current.run_id if current is not None else None
+        changed = self._registry.set_production(
+            run.dataset,
+            run_id,
+            run.model_uri,
+            expected,
+            now=self._clock(),
+            actor=actor,
+            action=MANUAL_PROMOTE,
+            reason=reason,
+        )
+        promoted = self._registry.production(run.dataset) if changed else None
+        if promoted is None:
+            raise ProductionChanged(
+                f"the production model of {run.dataset!r} changed meanwhile (it was {expected}); look again"
+            )
+        log.warning(
+            "model promoted by hand",
+            extra={
+                "run_id": run_id,
+                "dataset": run.dataset,
+                "by": actor,
+                "previous": expected,
+                "reason": reason,
+            },
+        )
+        return promoted, True
+
+    def rollback(self, dataset: str, actor: str, reason: str) -> Production:
+        """Put the dataset's previous production model back (audited like a promotion).
+
+        Raises DatasetNotFound (not configured), NothingToRollBack and ProductionChanged.
+        """
+        try:
+            self._config.policy(dataset)
+        except UnknownDataset as exc:
+            raise DatasetNotFound(str(exc)) from None
+        try:
+            restored = self._registry.rollback(dataset, actor=actor, reason=reason, now=self._clock())
+        except RegistryNothingToRollBack as exc:
+            raise NothingToRollBack(str(exc)) from None
+        except RegistryError as exc:
+            raise ProductionChanged(str(exc)) from None
+        log.warning(
+            "production model rolled back",
+            extra={"run_id": restored.run_id, "dataset": dataset, "by": actor, "reason": reason},
+        )
+        return restored
+
+    def evaluation(self, run_id: str) -> dict[str, Any]:
+        """The run's evaluation: run_id, dataset, decision, evaluated_at and the report (JSON)."""
+        stored = self._registry.evaluation(run_id)
+        if stored is None:
+            raise EvaluationNotFound(f"no evaluation of run {run_id!r}")
+        return stored
+
+    def report_markdown(self, run_id: str) -> Path:
+        """The run's ``evaluation/evaluation.md`` (a local model folder only)."""
+        return self._report_file(run_id, REPORT_MARKDOWN)
+
+    def report_chart(self, run_id: str, name: str) -> Path:
+        """The run's ``evaluation/charts/<name>.png``; ``name`` is 1 to 64 of ``[A-Za-z0-9_-]``."""
+        if CHART_NAME.fullmatch(name) is None:
+            raise ReportFileNotFound(f"no chart named {name!r}")
+        return self._report_file(run_id, f"{EVAL_CHARTS_DIR}/{name}.png")
+
+    def _report_file(self, run_id: str, file_name: str) -> Path:
+        run = self.get(run_id)
+        if not run.model_uri:
+            raise ReportFileNotFound(f"training run {run_id!r} has no model, hence no evaluation report")
+        folder = local_folder(run.model_uri)
+        if folder is None:
+            raise ReportFileNotFound(
+                f"the evaluation report of {run_id!r} is not on this machine: "
+                f"read it at {run.model_uri.rstrip('/')}/{EVALUATION_DIR}/{file_name}"
+            )
+        evaluation = (folder / EVALUATION_DIR).resolve()
+        path = (evaluation / file_name).resolve()
+        # ``file_name`` is ours or checked; resolving guards against a link leading out all the same.
+        if not path.is_relative_to(evaluation) or not path.is_file():
+            raise ReportFileNotFound(f"run {run_id!r} has no evaluation/{file_name} (not evaluated yet?)")
+        return path
+
+
+def local_folder(model_uri: str) -> Path | None:
+    """The folder of a model kept on this machine (a path or ``file://``); None for s3:// and others."""
+    if model_uri.startswith("file://"):
+        return Path(unquote(urlparse(model_uri).path))
+    if "://" in model_uri:
+        return None
+    return Path(model_uri)

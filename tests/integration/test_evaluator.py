@@ -39,7 +39,11 @@ def publish_model(model: Any, tokenizer: Any, base: Path, folder: Path, run_id: 
     held = T.split(records)[1]
     with open(folder / "eval.jsonl", "w") as out:
         for example in T.eval_set(records, DATASET):
-            row = {"id": example.record_id, "source": example.source, "dataset": DATASET}
+            row: dict[str, str | None] = {
+                "id": example.record_id,
+                "source": example.source,
+                "dataset": DATASET,
+            }
             row |= (
                 {"text": example.text}
                 if example.text
@@ -133,7 +137,7 @@ def wait_for(bootstrap: str, topic: str, match: Any, log: str, timeout_s: float 
             msg = consumer.poll(0.5)
             if msg is None or msg.error() is not None:
                 continue
-            value = json.loads(msg.value() or b"null")
+            value: dict[str, Any] = json.loads(msg.value() or b"null")
             if match(value):
                 return value
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from libs.schemas.names import EVAL_CHARTS_DIR
 from services.evaluator.adapters import charts
 from services.evaluator.core.report import (
     REPORT_JSON,
@@ -14,7 +15,7 @@ from services.evaluator.core.report import (
     render_markdown,
 )
 
-CHARTS_DIR = "charts"
+CHARTS_DIR = EVAL_CHARTS_DIR
 
 
 def save_report(

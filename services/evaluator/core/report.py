@@ -9,12 +9,13 @@ from typing import Any, Final, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt
 
 from libs.schemas.events import Decision, GateResult, RunId
+from libs.schemas.names import EVAL_REPORT_JSON, EVAL_REPORT_MARKDOWN
 from services.evaluator.core.gates import PrivacyFindings
 from services.evaluator.core.metrics import LossMetric, LossStats, ModelMetrics, relative_change
 
 REPORT_SCHEMA_VERSION: Final = 1
-REPORT_JSON: Final = "evaluation.json"
-REPORT_MARKDOWN: Final = "evaluation.md"
+REPORT_JSON: Final = EVAL_REPORT_JSON
+REPORT_MARKDOWN: Final = EVAL_REPORT_MARKDOWN
 
 
 class _Frozen(BaseModel):

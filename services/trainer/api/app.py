@@ -18,14 +18,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.trainer.api.deps import require_admin
 from services.trainer.api.routes import UNAUTHORIZED, ops_router, router
 from services.trainer.core.errors import ConfigError, InvalidTransition, RunNotFound, UnknownDataset
-from services.trainer.service import IdempotencyKeyReused, TrainerService
+from services.trainer.service import (
+    DatasetNotFound,
+    EvaluationNotFound,
+    IdempotencyKeyReused,
+    NothingToRollBack,
+    NotPromotable,
+    ProductionChanged,
+    ProductionNotFound,
+    ReportFileNotFound,
+    TrainerService,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES: Final = 64 * 1024
 
 DESCRIPTION: Final = """\
-Start, follow and cancel fine-tuning runs, and list the trained models.
+Start, follow and cancel fine-tuning runs; list the trained models; see each dataset's production model
+with its audit history, promote a model by hand or roll back; read the evaluator's reports.
 
 **Auth**: every `/v1` route needs `Authorization: Bearer <admin token>` (401 otherwise).
 `/healthz`, `/readyz`, `/metrics` and the docs need none: keep the port inside the cluster.
@@ -39,6 +50,14 @@ Keys do not expire.
 A dataset that is not configured for training is a 422 (`unknown_dataset`): the URL exists, the body
 refers to something that does not. Bodies are JSON up to 64 KiB (413 beyond); unknown body fields and
 query parameters are refused (422), and override numbers must be finite, integers within +-(2^53 - 1).
+
+**Production models**: the evaluator promotes models on its own; `POST /v1/models/{run_id}/promote`
+overrides it and `POST /v1/models/rollback` puts the previous model back. Both need a `reason` and are
+recorded in the dataset's history (`GET /v1/models/{dataset}/production`) with `by` set to the `X-Actor`
+header when sent (1 to 128 visible ASCII characters), else `admin`. The token is shared, so `X-Actor` is
+taken as sent: it names who acts, it proves nothing. A change that loses a race with another one is a 409
+(`production_changed`) and changes nothing. Rolling back names the dataset to act on, so a dataset that is
+not configured is a 404 there (`dataset_not_found`), unlike the 422 of a training request.
 """
 
 # Domain errors -> (status, code).
@@ -48,6 +67,13 @@ DOMAIN_ERRORS: Final[dict[type[Exception], tuple[int, str]]] = {
     IdempotencyKeyReused: (422, "idempotency_key_reused"),
     RunNotFound: (404, "run_not_found"),
     InvalidTransition: (409, "run_finished"),
+    DatasetNotFound: (404, "dataset_not_found"),
+    NotPromotable: (409, "not_promotable"),
+    ProductionChanged: (409, "production_changed"),
+    NothingToRollBack: (409, "nothing_to_roll_back"),
+    ProductionNotFound: (404, "production_not_found"),
+    EvaluationNotFound: (404, "evaluation_not_found"),
+    ReportFileNotFound: (404, "report_not_found"),
 }
 HTTP_CODES: Final = {
     400: "bad_request",
@@ -100,6 +126,12 @@ def create_app(
         "tuneline_trainer_api_requests",
         "Admin API requests by route template and status code.",
         ["route", "status"],
+        registry=app.state.metrics_registry,
+    )
+    app.state.production_changes = Counter(
+        "tuneline_trainer_production_changes",
+        "Production model changes made through the admin API, by dataset and action.",
+        ["dataset", "action"],
         registry=app.state.metrics_registry,
     )
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)

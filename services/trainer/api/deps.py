@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.trainer.core.auth import bearer_token, token_matches
@@ -47,5 +47,25 @@ def require_admin(
         )
 
 
+def actor(
+    request: Request,
+    x_actor: Annotated[
+        str | None,
+        Header(
+            alias="X-Actor",
+            min_length=1,
+            max_length=128,
+            pattern=r"^[!-~](?:[ -~]*[!-~])?$",
+            description="Who is acting, for the audit trail: 1 to 128 visible ASCII characters (inner "
+            "spaces allowed), e.g. `alice@example.com`. Recorded as sent, not verified: the one admin token "
+            "cannot tell people apart. Without it the change is recorded as by `admin`.",
+        ),
+    ] = None,
+) -> str:
+    """Who a registry change is recorded as by: ``X-Actor`` when sent, else the token's principal."""
+    return x_actor if x_actor is not None else requester(request)
+
+
 Service = Annotated[TrainerService, Depends(get_service)]
 RequestedBy = Annotated[str, Depends(requester)]
+Actor = Annotated[str, Depends(actor)]

@@ -5,17 +5,23 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from libs.registry import Production
 from libs.schemas.events import RunId
-from services.trainer.api.deps import RequestedBy, Service
+from libs.schemas.records import DatasetName
+from services.trainer.api.deps import Actor, RequestedBy, Service
 from services.trainer.api.schemas import (
     ErrorOut,
+    EvaluationOut,
     ModelList,
     ModelOut,
     ModelsQuery,
+    ProductionOut,
+    PromoteRequest,
+    RollbackRequest,
     RunList,
     RunOut,
     RunsQuery,
@@ -153,6 +159,156 @@ def list_models(service: Service, query: Annotated[ModelsQuery, Query()]) -> Mod
         models=[ModelOut.of(entry) for entry in service.models(query.dataset)],
         production=service.production(query.dataset),
     )
+
+
+BODY_ERRORS: Final[Responses] = {
+    400: _error("The body is not valid JSON."),
+    413: _error("The body is larger than the limit."),
+}
+REPORT_NOT_HERE: Final = _error(
+    "No such run (`run_not_found`), or the file is not here (`report_not_found`): not written yet, or the "
+    "model is kept in S3 (the message gives the file's s3:// URI)."
+)
+ChartName = Annotated[
+    str,
+    Path(
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The chart's file name without `.png`: 1 to 64 of `A-Z a-z 0-9 _ -`.",
+        examples=["metrics"],
+    ),
+]
+
+
+def _count_change(request: Request, production: Production) -> None:
+    request.app.state.production_changes.labels(dataset=production.dataset, action=production.action).inc()
+
+
+@router.post(
+    "/models/{run_id}/promote",
+    response_model=ProductionOut,
+    summary="Promote a model to production by hand",
+    tags=["models"],
+    responses={
+        200: {"description": "The dataset's production model now (this run's), with its history."},
+        **NOT_FOUND,
+        409: _error(
+            "The run has no model to promote (`not_promotable`: not succeeded, or no `model_uri`), or the "
+            "production model changed while this request ran (`production_changed`: look, then retry)."
+        ),
+        **BODY_ERRORS,
+        **INVALID,
+    },
+)
+def promote_model(
+    run_id: RunId, body: PromoteRequest, request: Request, service: Service, actor: Actor
+) -> ProductionOut:
+    """Make this run's model its dataset's production model, whatever the evaluator decided.
+
+    A manual override, audited: the change joins the dataset's history with `action` `manual_promote`,
+    `by` the `X-Actor` header (`admin` without it) and the `reason`. Promoting the model that is already
+    in production changes nothing (200, no new entry). Undo it with `POST /v1/models/rollback`.
+    """
+    production, changed = service.promote(run_id, actor, body.reason)
+    if changed:
+        _count_change(request, production)
+    return ProductionOut.of(production)
+
+
+@router.post(
+    "/models/rollback",
+    response_model=ProductionOut,
+    summary="Roll a dataset back to its previous production model",
+    tags=["models"],
+    responses={
+        200: {"description": "The dataset's production model now (the previous one), with its history."},
+        404: _error("The dataset is not configured (`dataset_not_found`)."),
+        409: _error(
+            "There is no earlier production model to go back to (`nothing_to_roll_back`), or the "
+            "production model changed while this request ran (`production_changed`: look, then retry)."
+        ),
+        **BODY_ERRORS,
+        **INVALID,
+    },
+)
+def rollback_model(body: RollbackRequest, request: Request, service: Service, actor: Actor) -> ProductionOut:
+    """Put back the model that was production before the current one (`previous_run_id`).
+
+    Audited like a promotion: `action` `rollback`, `by` the `X-Actor` header (`admin` without it), the
+    `reason`. Rolling back twice in a row swaps the two latest models back again.
+    """
+    production = service.rollback(body.dataset, actor, body.reason)
+    _count_change(request, production)
+    return ProductionOut.of(production)
+
+
+@router.get(
+    "/models/{dataset}/production",
+    response_model=ProductionOut,
+    summary="Get a dataset's production model and its history",
+    tags=["models"],
+    responses={
+        200: {"description": "The production model and every change of it, oldest first."},
+        404: _error("The dataset has no production model (`production_not_found`)."),
+        **INVALID,
+    },
+)
+def get_production(dataset: DatasetName, service: Service) -> ProductionOut:
+    return ProductionOut.of(service.production_of(dataset))
+
+
+@router.get(
+    "/evaluations/{run_id}",
+    response_model=EvaluationOut,
+    summary="Get a run's evaluation report",
+    tags=["evaluations"],
+    responses={
+        200: {"description": "The evaluator's decision and its full report (JSON)."},
+        404: _error("The run has no stored evaluation (`evaluation_not_found`)."),
+        **INVALID,
+    },
+)
+def get_evaluation(run_id: RunId, service: Service) -> EvaluationOut:
+    return EvaluationOut.of(service.evaluation(run_id))
+
+
+@router.get(
+    "/evaluations/{run_id}/report.md",
+    response_class=Response,
+    summary="Get a run's evaluation report as Markdown",
+    tags=["evaluations"],
+    responses={
+        200: {
+            "content": {"text/markdown": {"schema": {"type": "string"}}},
+            "description": "The report, from `<model folder>/evaluation/report.md`.",
+        },
+        404: REPORT_NOT_HERE,
+        **INVALID,
+    },
+)
+def get_report_markdown(run_id: RunId, service: Service) -> Response:
+    """The Markdown report the evaluator wrote next to a model kept in a local folder."""
+    path = service.report_markdown(run_id)
+    return Response(path.read_bytes(), media_type="text/markdown; charset=utf-8")
+
+
+@router.get(
+    "/evaluations/{run_id}/charts/{name}.png",
+    response_class=Response,
+    summary="Get a chart of a run's evaluation report",
+    tags=["evaluations"],
+    responses={
+        200: {
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The chart, from `<model folder>/evaluation/<name>.png`.",
+        },
+        404: REPORT_NOT_HERE,
+        **INVALID,
+    },
+)
+def get_report_chart(run_id: RunId, name: ChartName, service: Service) -> Response:
+    """A PNG chart of the report (the report JSON lists them), for a model kept in a local folder."""
+    path = service.report_chart(run_id, name)
+    return Response(path.read_bytes(), media_type="image/png")
 
 
 @ops_router.get("/healthz", response_model=Status, summary="Liveness: the process answers")

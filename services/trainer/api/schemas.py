@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from libs.registry import Production
 from libs.schemas.events import TriggerReason
 from libs.schemas.records import DatasetName
 from services.trainer.core.runs import RunRecord, RunState
@@ -16,6 +17,7 @@ from services.trainer.service import ModelEntry
 MAX_SAFE_INTEGER: Final = 2**53 - 1
 MAX_OVERRIDES_DEPTH: Final = 8
 MAX_LIST_LIMIT: Final = 500
+MAX_REASON_LENGTH: Final = 1000
 
 
 def check_json_safe(value: Any, where: str, depth: int = 0) -> None:
@@ -159,6 +161,121 @@ class ModelOut(_Body):
 class ModelList(_Body):
     models: list[ModelOut] = Field(description="Newest first.")
     production: dict[str, str] = Field(description="dataset -> run id of its production model.")
+
+
+Reason = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_REASON_LENGTH,
+        pattern=r"\S",
+        description="Why, for the audit trail: 1 to 1000 characters, not all blank.",
+    ),
+]
+
+
+class PromoteRequest(_Body):
+    """Promote a run's model to production by hand."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "the evaluator's gate misjudged this dataset; INC-123"}]},
+    )
+
+    reason: Reason
+
+
+class RollbackRequest(_Body):
+    """Put a dataset's previous production model back."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"dataset": "docs", "reason": "answers got worse; INC-124"}]},
+    )
+
+    dataset: DatasetName = Field(description="A dataset configured for training.")
+    reason: Reason
+
+
+class ProductionChangeOut(_Body):
+    """One change of a dataset's production model (an audit entry)."""
+
+    run_id: str = Field(description="The run whose model became production.")
+    model_uri: str = Field(description="Where that model is (local folder or s3:// prefix).")
+    at: AwareDatetime = Field(description="When.")
+    by: str = Field(
+        description="Who: `evaluator`, or for the admin API the `X-Actor` header (`admin` without it)."
+    )
+    action: str = Field(
+        description="`promote` (the evaluator), `manual_promote` (the admin API) or `rollback`."
+    )
+    reason: str = Field(description="Why, as given.")
+    previous_run_id: str | None = Field(description="The production run it replaced; null for the first.")
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> ProductionChangeOut:
+        return cls(
+            run_id=entry["run_id"],
+            model_uri=entry["model_uri"],
+            at=entry["at"],
+            by=entry.get("by", ""),
+            action=entry.get("action", "promote"),
+            reason=entry.get("reason", ""),
+            previous_run_id=entry.get("previous_run_id"),
+        )
+
+
+class ProductionOut(_Body):
+    """A dataset's production model, and how it got there."""
+
+    dataset: str
+    run_id: str = Field(description="The run whose model serves the dataset.")
+    model_uri: str = Field(description="Where the model is (local folder or s3:// prefix).")
+    promoted_at: AwareDatetime = Field(description="When it became production.")
+    promoted_by: str = Field(description="Who made it production (see `history[].by`).")
+    action: str = Field(description="How: `promote`, `manual_promote` or `rollback`.")
+    reason: str = Field(description="Why, as given.")
+    previous_run_id: str | None = Field(description="The production run it replaced; null for the first.")
+    history: list[ProductionChangeOut] = Field(
+        description="Every change of the dataset's production model, oldest first (the latest 500)."
+    )
+
+    @classmethod
+    def of(cls, production: Production) -> ProductionOut:
+        return cls(
+            dataset=production.dataset,
+            run_id=production.run_id,
+            model_uri=production.model_uri,
+            promoted_at=production.promoted_at,
+            promoted_by=production.promoted_by,
+            action=production.action,
+            reason=production.reason,
+            previous_run_id=production.previous_run_id,
+            history=[ProductionChangeOut.of(entry) for entry in production.history],
+        )
+
+
+class EvaluationOut(_Body):
+    """The evaluator's verdict on a run's model."""
+
+    run_id: str = Field(description="The evaluated run.")
+    dataset: str
+    decision: str = Field(description="The evaluator's decision, e.g. promoted or rejected.")
+    evaluated_at: AwareDatetime = Field(description="When the report was stored.")
+    report: dict[str, Any] = Field(
+        description="The full report (metrics, gates, examples...), as the evaluator wrote it. Its "
+        "Markdown rendering and charts: `GET /v1/evaluations/{run_id}/report.md` and `.../charts/{name}.png`."
+    )
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> EvaluationOut:
+        return cls(
+            run_id=stored["run_id"],
+            dataset=stored["dataset"],
+            decision=stored["decision"],
+            evaluated_at=stored["evaluated_at"],
+            report=stored["report"],
+        )
 
 
 class ErrorDetail(_Body):

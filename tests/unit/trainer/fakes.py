@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from libs.registry import MAX_HISTORY, NothingToRollBack, Production, RegistryError
 from services.trainer.core.errors import InvalidTransition
 from services.trainer.core.runs import ACTIVE, RunRecord, RunState, can_move
 
@@ -85,13 +87,106 @@ class InMemoryRunStore:
 
 
 class FakeRegistry:
-    """``ModelRegistryView`` with a ``promote`` for tests."""
+    """``ModelRegistryPort`` in memory, with the semantics of ``libs.registry.ModelRegistry``: conditional
+    changes of production, every change appended to the history (JSON round-tripped, the latest
+    ``MAX_HISTORY`` kept), rollback to ``previous_run_id`` found in the history, evaluations by run id.
+
+    ``promote`` (tests only) makes a run production whatever is there now.
+    """
 
     def __init__(self, production: dict[str, str] | None = None) -> None:
-        self._production = dict(production or {})
+        self._lock = threading.RLock()
+        self._items: dict[str, dict[str, Any]] = {}  # dataset -> the production item
+        self._evaluations: dict[str, dict[str, Any]] = {}
+        for dataset, run_id in (production or {}).items():
+            self.promote(dataset, run_id)
 
     def production_all(self) -> dict[str, str]:
-        return dict(self._production)
+        with self._lock:
+            return {dataset: item["run_id"] for dataset, item in self._items.items()}
 
-    def promote(self, dataset: str, run_id: str) -> None:
-        self._production[dataset] = run_id
+    def production(self, dataset: str) -> Production | None:
+        with self._lock:
+            item = self._items.get(dataset)
+            if item is None:
+                return None
+            return Production(
+                dataset=dataset,
+                run_id=item["run_id"],
+                model_uri=item["model_uri"],
+                promoted_at=dt.datetime.fromisoformat(item["promoted_at"]),
+                promoted_by=item["promoted_by"],
+                action=item["action"],
+                reason=item["reason"],
+                previous_run_id=item["previous_run_id"],
+                history=[json.loads(entry) for entry in item["history"]],
+            )
+
+    def set_production(
+        self,
+        dataset: str,
+        run_id: str,
+        model_uri: str,
+        expected_current: str | None,
+        now: dt.datetime | None = None,
+        actor: str = "evaluator",
+        action: str = "promote",
+        reason: str = "",
+    ) -> bool:
+        when = (now or _utc_now()).isoformat()
+        entry = {"run_id": run_id, "model_uri": model_uri, "at": when, "by": actor, "action": action,
+                 "reason": reason, "previous_run_id": expected_current}  # fmt: skip
+        with self._lock:
+            item = self._items.get(dataset)
+            if (item["run_id"] if item is not None else None) != expected_current:
+                return False
+            history = [*(item["history"] if item is not None else []), json.dumps(entry)][-MAX_HISTORY:]
+            self._items[dataset] = {
+                "run_id": run_id,
+                "model_uri": model_uri,
+                "promoted_at": when,
+                "promoted_by": actor,
+                "action": action,
+                "reason": reason,
+                "previous_run_id": expected_current,
+                "history": history,
+            }
+            return True
+
+    def rollback(self, dataset: str, actor: str, reason: str, now: dt.datetime | None = None) -> Production:
+        current = self.production(dataset)
+        if current is None or current.previous_run_id is None:
+            raise NothingToRollBack(f"dataset {dataset!r} has no earlier production model to roll back to")
+        earlier = next((e for e in reversed(current.history) if e["run_id"] == current.previous_run_id), None)
+        if earlier is None:
+            raise NothingToRollBack(f"the history of {dataset!r} no longer holds {current.previous_run_id}")
+        if not self.set_production(dataset, earlier["run_id"], earlier["model_uri"], current.run_id, now,
+                                   actor=actor, action="rollback", reason=reason):  # fmt: skip
+            raise RegistryError(f"the production model of {dataset!r} changed meanwhile; look again")
+        changed = self.production(dataset)
+        assert changed is not None
+        return changed
+
+    def put_evaluation(self, run_id: str, dataset: str, decision: str, report: dict[str, Any]) -> None:
+        with self._lock:
+            self._evaluations[run_id] = {
+                "run_id": run_id,
+                "dataset": dataset,
+                "decision": decision,
+                "evaluated_at": _utc_now().isoformat(),
+                "report": json.dumps(report),
+            }
+
+    def evaluation(self, run_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            stored = self._evaluations.get(run_id)
+        if stored is None:
+            return None
+        return {**stored, "report": json.loads(stored["report"])}
+
+    def promote(self, dataset: str, run_id: str, model_uri: str | None = None) -> None:
+        """Make ``run_id`` production now, whatever is there (tests only)."""
+        with self._lock:
+            current = self._items.get(dataset)
+            expected = current["run_id"] if current is not None else None
+            assert self.set_production(dataset, run_id, model_uri or f"/models/{run_id}", expected)

@@ -4,14 +4,26 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
+from libs.registry import MAX_HISTORY, ModelRegistry
 from libs.schemas.events import TriggerReason
 from services.trainer.core.config import TrainerConfig
 from services.trainer.core.errors import ConfigError, InvalidTransition, RunNotFound, UnknownDataset
 from services.trainer.core.runs import RunRecord, RunState
-from services.trainer.service import IdempotencyKeyReused, TrainerService
+from services.trainer.service import (
+    DatasetNotFound,
+    EvaluationNotFound,
+    IdempotencyKeyReused,
+    ModelRegistryPort,
+    NothingToRollBack,
+    NotPromotable,
+    ProductionNotFound,
+    ReportFileNotFound,
+    TrainerService,
+)
 from tests.unit.trainer.fakes import FakeRegistry, InMemoryRunStore
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
@@ -241,3 +253,92 @@ def test_models_lists_succeeded_runs_with_a_model_and_flags_production(
     assert [m.run.run_id for m in service.models("docs")] == [new.run_id, old.run_id]
     assert service.production() == {"docs": old.run_id}
     assert service.production("tickets") == {}
+
+
+# --- the model registry -------------------------------------------------------------------------------
+
+
+def test_the_real_registry_and_the_fake_satisfy_the_port() -> None:
+    ports: list[ModelRegistryPort] = [ModelRegistry(object(), "test"), FakeRegistry()]  # checked by mypy
+    assert all(callable(getattr(port, "rollback", None)) for port in ports)
+
+
+def test_promote_and_rollback_are_audited_at_the_service_clock(
+    service: TrainerService, store: InMemoryRunStore, registry: FakeRegistry
+) -> None:
+    old, _ = service.submit("docs", {}, None, "alice")
+    new, _ = service.submit("docs", {}, None, "alice")
+    finish(store, old.run_id, RunState.SUCCEEDED, model_uri="s3://m/old")
+    finish(store, new.run_id, RunState.SUCCEEDED, model_uri="s3://m/new")
+    with pytest.raises(ProductionNotFound):
+        service.production_of("docs")
+
+    first, changed = service.promote(old.run_id, "alice", "first model")
+    assert changed and first.previous_run_id is None
+    second, changed = service.promote(new.run_id, "bob", "better")
+    assert changed and (second.run_id, second.previous_run_id, second.action) == (
+        new.run_id,
+        old.run_id,
+        "manual_promote",
+    )
+    same, changed = service.promote(new.run_id, "carol", "again")
+    assert not changed and same == second
+    assert second.promoted_at > first.promoted_at  # the service's clock, not the registry's
+
+    restored = service.rollback("docs", "dave", "worse")
+    assert (restored.run_id, restored.model_uri, restored.promoted_by) == (old.run_id, "s3://m/old", "dave")
+    assert service.production_of("docs") == restored
+    assert [(e["by"], e["action"]) for e in restored.history] == [
+        ("alice", "manual_promote"),
+        ("bob", "manual_promote"),
+        ("dave", "rollback"),
+    ]
+
+
+def test_promote_refuses_runs_without_a_model(service: TrainerService, store: InMemoryRunStore) -> None:
+    queued, _ = service.submit("docs", {}, None, "alice")
+    empty, _ = service.submit("docs", {}, None, "alice")
+    finish(store, empty.run_id, RunState.SUCCEEDED)
+    for run in (queued, empty):
+        with pytest.raises(NotPromotable):
+            service.promote(run.run_id, "alice", "why not")
+    with pytest.raises(RunNotFound):
+        service.promote("missing", "alice", "why not")
+
+
+def test_rollback_errors(service: TrainerService, registry: FakeRegistry) -> None:
+    with pytest.raises(DatasetNotFound):
+        service.rollback("payroll", "alice", "r")
+    with pytest.raises(NothingToRollBack):
+        service.rollback("docs", "alice", "r")
+    registry.promote("docs", "docs-1")
+    with pytest.raises(NothingToRollBack):
+        service.rollback("docs", "alice", "r")
+
+
+def test_the_fake_registry_keeps_the_latest_history_like_the_real_one(registry: FakeRegistry) -> None:
+    for i in range(MAX_HISTORY + 3):
+        registry.promote("docs", f"docs-{i}")
+    production = registry.production("docs")
+    assert production is not None
+    assert len(production.history) == MAX_HISTORY
+    assert production.history[0]["run_id"] == "docs-3"
+    assert not registry.set_production("docs", "docs-x", "/m", expected_current="docs-0")
+
+
+def test_evaluation_and_report_files(
+    service: TrainerService, store: InMemoryRunStore, tmp_path: Path
+) -> None:
+    run, _ = service.submit("docs", {}, None, "alice")
+    finish(store, run.run_id, RunState.SUCCEEDED, model_uri=str(tmp_path))
+    with pytest.raises(EvaluationNotFound):
+        service.evaluation(run.run_id)
+    (tmp_path / "evaluation" / "charts").mkdir(parents=True)
+    (tmp_path / "evaluation" / "evaluation.md").write_text("# Report")
+    (tmp_path / "evaluation" / "charts" / "loss_curve.png").write_bytes(b"png")
+
+    assert service.report_markdown(run.run_id) == (tmp_path / "evaluation" / "evaluation.md").resolve()
+    assert service.report_chart(run.run_id, "loss_curve").read_bytes() == b"png"
+    for name in ["../evaluation/loss_curve", "loss_curve.png", "", "/etc/passwd", "x" * 65]:
+        with pytest.raises(ReportFileNotFound):
+            service.report_chart(run.run_id, name)
