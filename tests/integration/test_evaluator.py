@@ -26,7 +26,7 @@ from services.trainer.core.manifest import DataManifest, ModelManifest, ids_dige
 from services.writer.adapters.tables import init_tables
 from tests.unit.evaluator import tiny_models as T
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 DATASET = "general"
 

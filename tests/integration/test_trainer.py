@@ -22,7 +22,8 @@ from services.trainer.core.split import is_eval
 from services.writer.adapters.tables import DatasetCounters, init_tables
 from tests.integration.trainer_helpers import Trainer, seed_records, wait_for_state
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# A cold run compiles DeepSpeed's CPU communication op first (about a minute) and starts Ray (another).
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 TRAINING = {
     "seq_len": 64,
