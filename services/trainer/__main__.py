@@ -14,7 +14,8 @@ from prometheus_client import REGISTRY
 
 from libs.common.kafka import ensure_topics, wait_for_kafka
 from libs.common.logging import configure_logging
-from libs.registry import ModelRegistry
+from libs.registry import ModelRegistry, Production
+from libs.schemas import ModelPromoted, PromotionAction
 from services.trainer.adapters.dynamodb import DatasetState, DynamoRunStore, LeaseStore
 from services.trainer.adapters.events import EventPublisher
 from services.trainer.api.app import create_app
@@ -32,6 +33,21 @@ log = logging.getLogger("services.trainer")
 def dynamodb_client(settings: TrainerSettings) -> Any:
     shared = settings.shared
     return boto3.client("dynamodb", endpoint_url=shared.dynamodb_endpoint, region_name=shared.aws_region)
+
+
+def model_promoted(production: Production) -> ModelPromoted:
+    """The event for a change made on the admin API (the evaluator announces its own promotions)."""
+    action = {"rollback": PromotionAction.ROLLBACK}.get(production.action, PromotionAction.MANUAL)
+    return ModelPromoted(
+        run_id=production.run_id,
+        dataset=production.dataset,
+        occurred_at=production.promoted_at,
+        model_uri=production.model_uri,
+        previous_run_id=production.previous_run_id,
+        action=action,
+        by=production.promoted_by or "admin",
+        reason=production.reason,
+    )
 
 
 def main(config_file: str | None = None) -> int:
@@ -58,19 +74,24 @@ def main(config_file: str | None = None) -> int:
         ensure_topics(shared.kafka_bootstrap, {settings.events_topic: 1})
 
     runs = DynamoRunStore(client, shared.table_prefix)
+    events = EventPublisher(shared.kafka_bootstrap, settings.events_topic)
     datasets = DatasetState(client, shared.table_prefix)
     executor = RunExecutor(
         runs,
         LeaseStore(client, shared.table_prefix, settings.instance_id),
         datasets,
-        EventPublisher(shared.kafka_bootstrap, settings.events_topic),
+        events,
         settings.work_dir,
         settings.lease_ttl_s,
         settings.poll_interval_s,
         settings.cancel_grace_s,
     )
     service = TrainerService(
-        config, runs, ModelRegistry(client, shared.table_prefix), on_submitted=executor.wake
+        config,
+        runs,
+        ModelRegistry(client, shared.table_prefix),
+        on_submitted=executor.wake,
+        on_production_changed=lambda production: events.publish(model_promoted(production)),
     )
     scheduler = ThresholdScheduler(config, service, datasets, settings.scheduler_interval_s)
     executor.start()

@@ -129,12 +129,14 @@ class TrainerService:
         registry: ModelRegistryPort,
         clock: Callable[[], dt.datetime] = utc_now,
         on_submitted: Callable[[RunRecord], None] | None = None,
+        on_production_changed: Callable[[Production], None] | None = None,
     ) -> None:
         self._config = config
         self._runs = runs
         self._registry = registry
         self._clock = clock
         self._on_submitted = on_submitted
+        self._on_production_changed = on_production_changed
 
     def submit(
         self,
@@ -279,6 +281,7 @@ class TrainerService:
                 "reason": reason,
             },
         )
+        self._announce(promoted)
         return promoted, True
 
     def rollback(self, dataset: str, actor: str, reason: str) -> Production:
@@ -300,7 +303,18 @@ class TrainerService:
             "production model rolled back",
             extra={"run_id": restored.run_id, "dataset": dataset, "by": actor, "reason": reason},
         )
+        self._announce(restored)
         return restored
+
+    def _announce(self, production: Production) -> None:
+        """Tell serving deployments (ModelPromoted); the registry already holds the change, so a failed
+        announcement is logged, not raised: the operator's request did take effect."""
+        if self._on_production_changed is None:
+            return
+        try:
+            self._on_production_changed(production)
+        except Exception:
+            log.exception("could not announce the production change", extra={"dataset": production.dataset})
 
     def evaluation(self, run_id: str) -> dict[str, Any]:
         """The run's evaluation: run_id, dataset, decision, evaluated_at and the report (JSON)."""

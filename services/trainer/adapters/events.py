@@ -7,7 +7,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
-from libs.schemas.events import TrainingCompleted, TrainingRequested
+from libs.schemas.events import ModelPromoted, TrainingCompleted, TrainingRequested
 from services.trainer.core.errors import TrainerError
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class EventPublisher:
         self._topic = topic
         self._timeout_s = timeout_s
 
-    def publish(self, event: TrainingRequested | TrainingCompleted) -> None:
+    def publish(self, event: TrainingRequested | TrainingCompleted | ModelPromoted) -> None:
         """Send and wait for the broker's acknowledgement; EventNotDelivered otherwise."""
         errors: list[KafkaError] = []
 

@@ -342,3 +342,26 @@ def test_evaluation_and_report_files(
     for name in ["../evaluation/loss_curve", "loss_curve.png", "", "/etc/passwd", "x" * 65]:
         with pytest.raises(ReportFileNotFound):
             service.report_chart(run.run_id, name)
+
+
+def test_manual_changes_of_production_are_announced(store: InMemoryRunStore, tmp_path: Path) -> None:
+    announced: list[str] = []
+    registry = FakeRegistry()
+    service = TrainerService(
+        make_config(),
+        store,
+        registry,
+        on_production_changed=lambda p: announced.append(f"{p.action}:{p.run_id}"),
+    )
+    first, _ = service.submit("docs", {}, None, "alice")
+    second, _ = service.submit("docs", {}, None, "alice")
+    for run in (first, second):
+        finish(store, run.run_id, RunState.SUCCEEDED, model_uri=str(tmp_path / run.run_id))
+        service.promote(run.run_id, actor="bob", reason="by hand")
+    service.rollback("docs", actor="bob", reason="second is worse")
+
+    assert announced == [
+        f"manual_promote:{first.run_id}",
+        f"manual_promote:{second.run_id}",
+        f"rollback:{first.run_id}",
+    ]
