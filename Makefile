@@ -32,6 +32,7 @@ bench: setup
 	$(PY) -m benchmarks.sanitizer_quality
 	$(PY) -m benchmarks.sanitizer_speed
 	$(PY) -m benchmarks.trainer
+	$(PY) -m benchmarks.evaluator
 
 # Starts the local stack (Kafka + dynalite) and reports it; the demo issue runs the pipeline on it.
 demo: setup

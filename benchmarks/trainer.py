@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from services.trainer.core.config import TrainingConfig
+from services.trainer.core.config import TinyModelConfig, TrainingConfig
 from services.trainer.core.formatting import to_example
 from services.trainer.core.job import JobSpec
 
@@ -57,12 +57,13 @@ def synthetic_texts(n: int, seed: int = 7) -> list[str]:
     ]
 
 
-def prepare(work: Path, cfg: TrainingConfig, records: int) -> None:
+def prepare(work: Path, cfg: TrainingConfig, records: int) -> int:
+    """Build the base model and the packed data in ``work``; returns the parameter count."""
     from services.trainer.training.data import pack_split, render_all, save_blocks, tokenize
     from services.trainer.training.tiny import build_tiny_base
 
     texts = synthetic_texts(records)
-    build_tiny_base(texts, cfg.tiny, cfg.seq_len, cfg.seed, work / "base")
+    params = build_tiny_base(texts, cfg.tiny, cfg.seq_len, cfg.seed, work / "base")
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(work / "base")
@@ -73,6 +74,7 @@ def prepare(work: Path, cfg: TrainingConfig, records: int) -> None:
     train = pack_split(ids[split:], cfg.seq_len, eos, tokenizer.pad_token_id)
     evaluation = pack_split(ids[:split], cfg.seq_len, eos, tokenizer.pad_token_id)
     save_blocks(work / "blocks.pt", train, evaluation)
+    return params
 
 
 def spec_for(work: Path, name: str, cfg: TrainingConfig) -> JobSpec:
@@ -108,6 +110,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--records", type=int, default=20_000)
+    # Big enough that a step is compute, not per-step overhead (the service default is smaller still).
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -117,7 +124,10 @@ def main() -> None:
         return
 
     console = Console()
-    base = TrainingConfig(max_steps=args.steps, save_steps=10**6)
+    tiny = TinyModelConfig(hidden_size=args.hidden, layers=args.layers, intermediate_size=2 * args.hidden)
+    base = TrainingConfig(
+        max_steps=args.steps, save_steps=10**6, tiny=tiny, seq_len=args.seq_len, batch_size=args.batch
+    )
     configs = {
         "plain": base.model_copy(
             update={
@@ -132,7 +142,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         with console.status("building the tiny base model and packing the data"):
-            prepare(work, base, args.records)
+            params = prepare(work, base, args.records)
         env = {
             **os.environ,
             "OMP_NUM_THREADS": "1",
@@ -169,7 +179,8 @@ def main() -> None:
             results[name] = json.loads(out.stdout.strip().splitlines()[-1])
 
     table = Table(
-        title=f"Training throughput on CPU ({args.steps} steps, batch {base.batch_size} x "
+        title=f"Training throughput on CPU ({params / 1e6:.1f}M parameters, {args.steps} steps, "
+        f"batch {base.batch_size} x "
         f"{base.seq_len} tokens, 1 thread per worker)"
     )
     for column in ("configuration", "tokens/s", "per worker", "vs plain", "fixed cost s", "eval loss"):
