@@ -2,7 +2,8 @@
 read the writer's counter and ask ``core.scheduler.decide``.
 
 Several replicas may decide at once. They submit with the same idempotency key, derived from the
-dataset's last training start, so the store keeps exactly one run; starting it changes the key.
+dataset's last training start and its newest run, so the store keeps exactly one run; starting (or
+cancelling) it changes the key.
 """
 
 from __future__ import annotations
