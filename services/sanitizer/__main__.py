@@ -17,22 +17,25 @@ log = logging.getLogger("services.sanitizer")
 
 # Faust, mode and aiokafka log message keys and values at DEBUG (faust.topics' publish_message logs
 # "send: topic=%r k=%r v=%r" before a value is sanitized; raw records carry the personal data the
-# sanitizer exists to remove). They stay at WARNING or above whatever TUNELINE_LOG_LEVEL says.
+# sanitizer exists to remove). They stay at WARNING or above whatever TUNELINE_LOG_LEVEL says, unless
+# TUNELINE_SANITIZER_LIBRARY_LOG_LEVEL lowers that floor to investigate (INFO shows rebalances and
+# recovery without values).
 _VALUE_LOGGING_LIBRARIES = ("faust", "mode", "aiokafka")
 
 
-def quiet_value_logging_libraries(level: str) -> None:
+def quiet_value_logging_libraries(level: str, floor: str = "WARNING") -> None:
     configured = logging.getLevelName(level.upper())  # an int for a known level name
-    floor = max(logging.WARNING, configured) if isinstance(configured, int) else logging.WARNING
+    lowest = logging.getLevelName(floor.upper())
+    lowest = lowest if isinstance(lowest, int) else logging.WARNING
     for name in _VALUE_LOGGING_LIBRARIES:
-        logging.getLogger(name).setLevel(floor)
+        logging.getLogger(name).setLevel(max(lowest, configured) if isinstance(configured, int) else lowest)
 
 
 def main() -> int:
     settings = get_settings()
     shared = settings.shared
     configure_logging(shared.log_level, shared.log_format)
-    quiet_value_logging_libraries(shared.log_level)
+    quiet_value_logging_libraries(shared.log_level, settings.library_log_level)
     try:
         policy = load_policy(settings.policies_file)
         ner = load_ner(policy)
@@ -74,7 +77,9 @@ def main() -> int:
         redirect_stdouts=False,
         override_logging=False,
     )
-    quiet_value_logging_libraries(shared.log_level)  # again, should the Worker have set levels
+    quiet_value_logging_libraries(
+        shared.log_level, settings.library_log_level
+    )  # again, should the Worker have set levels
     try:
         worker.execute_from_commandline()  # runs until SIGTERM/SIGINT; exits the process itself
     finally:

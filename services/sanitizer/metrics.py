@@ -20,6 +20,12 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5),
 )
+OFFSETS_SKIPPED = Counter(
+    "tuneline_sanitizer_offsets_skipped_total",
+    "Offsets between two consecutive events of a partition that the agent never received (events "
+    "dropped inside Faust, or compaction / transaction markers)",
+    ["stage"],
+)
 THROUGHPUT = Gauge("tuneline_sanitizer_records_per_second", "Records out per second over the last window")
 
 

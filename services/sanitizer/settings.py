@@ -55,6 +55,12 @@ class SanitizerSettings(BaseSettings):
         ge=6.0,
         description="Kafka group session timeout: how soon a dead worker's partitions move.",
     )
+    send_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a send may wait for the broker's confirmation before the worker stops "
+        "(unacked, so a restart reads the message again) instead of hanging.",
+    )
     max_record_bytes: int = Field(default=1024 * 1024, ge=1024, description="Bigger messages: DLQ.")
     max_message_bytes: int = Field(
         default=1_000_000,
@@ -62,6 +68,12 @@ class SanitizerSettings(BaseSettings):
         description="Largest message sent to the by-hash and sanitized topics (at most the broker's "
         "message.max.bytes): a bigger normalized or sanitized record goes to the DLQ, since a refused "
         "send stops the worker.",
+    )
+    library_log_level: str = Field(
+        default="WARNING",
+        pattern=r"^(?i:DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+        description="Floor of the faust, mode and aiokafka loggers. Below WARNING only to investigate: "
+        "at DEBUG they log message values (personal data).",
     )
     create_topics: bool = Field(default=True, description="Create the output topics at start.")
     startup_timeout_s: float = Field(default=120.0, gt=0, description="How long to wait for Kafka.")

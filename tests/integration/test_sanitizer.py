@@ -245,10 +245,6 @@ def test_unique_records_out_once_no_pii_and_dead_letters(
     assert 'tuneline_sanitizer_pii_total{entity="EMAIL"}' in metrics
 
 
-@pytest.mark.skip(
-    reason="quarantined, issue #4 stays open: under load the worker restarted after kill -9 sometimes stops "
-    "consuming (2 of the last 3 CI runs on this machine) and the test times out; to be found before #4 closes"
-)
 def test_worker_killed_mid_stream_loses_nothing(
     kafka_bootstrap: str, topics: Topics, worker: Worker, consumer_group: str
 ) -> None:

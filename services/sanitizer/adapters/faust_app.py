@@ -13,10 +13,15 @@ the broker (``TopicOutputs`` awaits each delivery); a failed send crashes the wo
 committed and a restarted worker reads it again. The ``first-ids`` table (changelog-backed; rocksdict
 on disk in production, memory in tests) is partitioned like the by-hash topic, so every copy of a
 content meets the same table partition.
+
+After every rebalance (every start included) Faust clears the agents' buffers late enough to drop
+events already fetched for them (faust-streaming issue 596); ``hold_streams_while_resuming`` keeps
+them out until then.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,7 +39,7 @@ from services.sanitizer.core.minhash import NearDeduplicator
 from services.sanitizer.core.names import NerTagger
 from services.sanitizer.core.pipeline import Pipeline
 from services.sanitizer.core.policy import SanitizerPolicy
-from services.sanitizer.metrics import observe_stage
+from services.sanitizer.metrics import OFFSETS_SKIPPED, observe_stage
 from services.sanitizer.settings import SanitizerSettings
 
 log = logging.getLogger(__name__)
@@ -57,38 +62,65 @@ class TopicOutputs:
     In Faust 0.15.3 ``await topic.send()`` returns a delivery future; a failure only sets that future
     (and logs a warning), so it is awaited here to raise. ``force=True`` sends now even if
     ``stream_publish_on_commit`` were on (that would hold the message until the commit we wait for).
+    A send not confirmed within ``timeout_s`` raises ``TimeoutError``: the producer's own timeout is
+    Faust's 20 minutes, and a worker waiting that long looks alive while it consumes nothing.
     """
 
-    def __init__(self, by_hash: Any, sanitized: Any, dlq: Any) -> None:
+    def __init__(self, by_hash: Any, sanitized: Any, dlq: Any, timeout_s: float = 60.0) -> None:
         self._by_hash, self._sanitized, self._dlq = by_hash, sanitized, dlq
+        self._timeout_s = timeout_s
 
     async def by_hash(self, key: bytes, value: bytes, headers: dict[str, bytes]) -> None:
-        await _confirmed(self._by_hash, key=key, value=value, headers=headers)
+        await self._confirmed(self._by_hash, key=key, value=value, headers=headers)
 
     async def sanitized(self, key: bytes, value: bytes) -> None:
-        await _confirmed(self._sanitized, key=key, value=value)
+        await self._confirmed(self._sanitized, key=key, value=value)
 
     async def dead_letter(self, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None:
-        await _confirmed(self._dlq, key=key, value=value, headers=headers)
+        await self._confirmed(self._dlq, key=key, value=value, headers=headers)
+
+    async def _confirmed(self, topic: Any, **message: Any) -> None:
+        async def send() -> None:
+            delivery = await topic.send(force=True, **message)
+            # raises when the broker refused the message or the producer gave up; shielded so that a
+            # timeout does not cancel the future Faust still resolves
+            await asyncio.shield(delivery)
+
+        async with asyncio.timeout(self._timeout_s):
+            await send()
 
 
-async def _confirmed(topic: Any, **message: Any) -> None:
-    delivery = await topic.send(force=True, **message)
-    await delivery  # raises when the broker refused the message or the producer gave up
+def hold_streams_while_resuming(app: faust.App) -> None:
+    """Keeps fetched events out of the agents' buffers until Faust has cleared them after a rebalance.
+
+    Faust 0.15.3 sends ``on_rebalance_complete``, then resumes the stream partitions and seeks them
+    (broker round trips) with its flow control already open since the changelog recovery, and only then
+    calls ``flow_control.resume()``, which clears the buffers. Events the fetcher delivered in between
+    were dropped unseen and unacked: the worker skipped them, and Faust's commits either stopped at the
+    gap for good or, for a one-offset gap, went past it (a lost message). Suspended flow control holds
+    the fetcher on its first event instead; Faust's own ``resume()`` then clears and lets it through.
+    """
+
+    def hold(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        app.flow_control.suspend()
+
+    app.on_rebalance_complete.connect(hold)
 
 
 async def _process_unacked(
-    stream: faust.StreamT[bytes], handle: Callable[[faust.EventT[bytes]], Awaitable[str]]
+    stream: faust.StreamT[bytes], handle: Callable[[faust.EventT[bytes]], Awaitable[str]], stage: str
 ) -> AsyncIterator[str]:
     """Runs ``handle`` on each event and acks the event only after it returned (every message it sent
     confirmed). When it raises (a send failed) the event stays unacked and the error crashes the
     worker: its offset is not committed, a restart reads it again."""
     manual: faust.StreamT[bytes] = cast("Stream[bytes]", stream).noack()  # StreamT does not declare noack
+    gaps = _GapWatch(stage)
     async for event in manual.events():
+        msg = event.message
+        gaps.check(msg)
         try:
             result = await handle(event)
         except Exception as exc:
-            msg = event.message
             log.critical(
                 "send not confirmed; stopping without committing the message",
                 extra={
@@ -100,7 +132,37 @@ async def _process_unacked(
             )
             raise
         await manual.ack(event)
+        gaps.done(msg)
         yield result
+
+
+class _GapWatch:
+    """Counts the offsets a partition's events skipped: events Faust dropped before the agent saw them
+    (what ``hold_streams_while_resuming`` prevents), or compaction and transaction markers. Only
+    reported, since those last two are legitimate; a drop shows as a stopped commit or lost records."""
+
+    def __init__(self, stage: str) -> None:
+        self._stage = stage
+        self._next: dict[Any, tuple[int | None, int]] = {}  # tp -> (generation, next offset)
+
+    def check(self, msg: Any) -> None:
+        seen = self._next.get(msg.tp)
+        if seen is None or seen[0] != msg.generation_id or msg.offset <= seen[1]:
+            return  # first event of an assignment, or a rewind (redelivery) to an earlier offset
+        OFFSETS_SKIPPED.labels(self._stage).inc(msg.offset - seen[1])
+        log.warning(
+            "offsets skipped: events of this partition never reached the agent",
+            extra={
+                "stage": self._stage,
+                "topic": msg.topic,
+                "partition": msg.partition,
+                "expected_offset": seen[1],
+                "offset": msg.offset,
+            },
+        )
+
+    def done(self, msg: Any) -> None:
+        self._next[msg.tp] = (msg.generation_id, msg.offset + 1)
 
 
 @dataclass
@@ -161,7 +223,7 @@ def create_app(
         Pipeline(prepare_steps(policy), observe_stage),
         Pipeline(finish_parts.steps, observe_stage),
         finish_parts.record,
-        TopicOutputs(by_hash, sanitized, dlq),
+        TopicOutputs(by_hash, sanitized, dlq, settings.send_timeout_s),
         settings.max_record_bytes,
         settings.max_message_bytes,
     )
@@ -177,12 +239,14 @@ def create_app(
 
     @app.agent(raw, concurrency=1, name="prepare", supervisor_strategy=CrashingSupervisor)
     async def prepare(events: faust.StreamT[bytes]) -> AsyncIterator[str]:
-        async for result in _process_unacked(events, on_raw):
+        async for result in _process_unacked(events, on_raw, "prepare"):
             yield result
 
     @app.agent(by_hash, concurrency=1, name="finish", supervisor_strategy=CrashingSupervisor)
     async def finish(events: faust.StreamT[bytes]) -> AsyncIterator[str]:
-        async for result in _process_unacked(events, on_by_hash):
+        async for result in _process_unacked(events, on_by_hash, "finish"):
             yield result
+
+    hold_streams_while_resuming(app)
 
     return SanitizerApp(app, stream, prepare, finish, first_ids)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from libs.schemas import RawRecord, SanitizedRecord, decode, encode
+from services.sanitizer import metrics
 from services.sanitizer.adapters.faust_app import (
     SanitizerApp,
     TopicOutputs,
@@ -205,6 +206,57 @@ def test_topic_outputs_wait_for_the_delivery_and_raise_its_error() -> None:
     assert ok.sent == [{"key": b"k", "value": b"v", "headers": {"h": b"1"}, "force": True}]
 
 
+def test_a_send_never_confirmed_raises_instead_of_hanging() -> None:
+    """A delivery future that never resolves would leave the worker alive but consuming nothing."""
+
+    class _Silent:
+        async def send(self, **message: object) -> asyncio.Future[None]:
+            return asyncio.get_running_loop().create_future()
+
+    outputs = TopicOutputs(_Silent(), _Silent(), _Silent(), timeout_s=0.05)
+
+    async def run() -> None:
+        with pytest.raises(TimeoutError):
+            await outputs.sanitized(b"k", b"v")
+
+    asyncio.run(run())
+
+
+def test_streams_are_held_until_faust_clears_the_agents_buffers(
+    sanitizer_app: tuple[SanitizerApp, Collected],
+) -> None:
+    """Faust sends on_rebalance_complete before it resumes and seeks the stream partitions, and clears
+    the agents' buffers only afterwards (flow_control.resume()): events must not get in before that."""
+    app = sanitizer_app[0].app
+
+    async def run() -> tuple[bool, bool]:
+        app.flow_control.resume()  # open since the changelog recovery
+        await app.on_rebalance_complete.send()
+        held = not app.flow_control.is_active()
+        app.flow_control.resume()  # what Faust's recovery does once the partitions are seeked
+        return held, app.flow_control.is_active()
+
+    assert asyncio.run(run()) == (True, True)
+
+
+def test_skipped_offsets_are_counted(
+    sanitizer_app: tuple[SanitizerApp, Collected], make_record: Callable[..., RawRecord]
+) -> None:
+    built, _ = sanitizer_app
+    counter = metrics.OFFSETS_SKIPPED.labels("prepare")
+    before = counter._value.get()
+
+    async def run() -> None:
+        async with built.prepare.test_context() as agent:
+            for n in range(2):
+                await agent.put(encode(make_record(f"record number {n} is long enough", id=f"r{n}")))
+            agent.sent_offset += 3  # offsets 2-4 never reach the agent
+            await agent.put(encode(make_record("the record after the gap is long enough", id="r5")))
+
+    asyncio.run(run())
+    assert counter._value.get() - before == 3
+
+
 def test_producer_accepts_what_the_sanitizer_sends() -> None:
     assert producer_max_request_size(1024 * 1024, 1_000_000) > 1024 * 1024
     assert producer_max_request_size(1024, 4 * 1024 * 1024) > 4 * 1024 * 1024
@@ -319,18 +371,31 @@ def test_too_long_and_unrouted_records_are_dead_lettered(
 
 
 @pytest.mark.parametrize(
-    ("configured", "expected"), [("DEBUG", "WARNING"), ("info", "WARNING"), ("ERROR", "ERROR")]
+    ("configured", "floor", "expected"),
+    [
+        ("DEBUG", "WARNING", "WARNING"),
+        ("info", "WARNING", "WARNING"),
+        ("ERROR", "WARNING", "ERROR"),
+        ("DEBUG", "INFO", "INFO"),  # TUNELINE_SANITIZER_LIBRARY_LOG_LEVEL=INFO, to investigate
+        ("WARNING", "INFO", "WARNING"),
+    ],
 )
-def test_libraries_that_log_values_stay_at_warning(configured: str, expected: str) -> None:
+def test_libraries_that_log_values_stay_at_warning(configured: str, floor: str, expected: str) -> None:
     """Faust logs message keys and values at DEBUG (``send: ... k=%r v=%r``)."""
     from services.sanitizer.__main__ import quiet_value_logging_libraries
 
     loggers = [logging.getLogger(name) for name in ("faust", "mode", "aiokafka")]
     before = [lg.level for lg in loggers]
     try:
-        quiet_value_logging_libraries(configured)
+        quiet_value_logging_libraries(configured, floor)
         assert [logging.getLevelName(lg.level) for lg in loggers] == [expected] * 3
         assert not logging.getLogger("faust.topics").isEnabledFor(logging.DEBUG)
     finally:
         for lg, level in zip(loggers, before, strict=True):
             lg.setLevel(level)
+
+
+def test_library_log_level_defaults_to_warning() -> None:
+    assert SanitizerSettings(dev_mode=True).library_log_level == "WARNING"
+    with pytest.raises(ValueError, match="library_log_level"):
+        SanitizerSettings(dev_mode=True, library_log_level="LOUD")
