@@ -139,7 +139,10 @@ def run_training(
         ),
     )
     result = fit(
-        spec, storage_path=str(run_dir / "ray"), ray_address=settings.ray_address, model_out=run_dir / "model"
+        spec,
+        storage_path=settings.checkpoint_store or str(run_dir / "ray"),
+        ray_address=settings.ray_address,
+        model_out=run_dir / "model",
     )
 
     # 6. Publish: weights, tokenizer and the manifest that ties them to the data and the config.

@@ -35,6 +35,11 @@ class TrainerSettings(BaseSettings):
         description="A local folder or s3://bucket/prefix; one folder per run id.",
     )
     work_dir: Path = Field(default=Path(".tuneline/runs"), description="Snapshots, base models, checkpoints.")
+    checkpoint_store: str | None = Field(
+        default=None,
+        description="Where Ray keeps checkpoints (a folder every node sees, or s3://bucket/prefix); "
+        "unset: the run folder. Checkpoints of a run go under its run id.",
+    )
     ray_address: str | None = Field(
         default=None, description="Join this Ray cluster (KubeRay); unset: local."
     )
