@@ -29,16 +29,6 @@ def make_service(store: InMemoryRunStore, registry: FakeRegistry) -> TrainerServ
 
 
 @pytest.fixture
-def store() -> InMemoryRunStore:
-    return InMemoryRunStore()
-
-
-@pytest.fixture
-def registry() -> FakeRegistry:
-    return FakeRegistry()
-
-
-@pytest.fixture
 def ready() -> threading.Event:
     event = threading.Event()
     event.set()

@@ -24,16 +24,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
 
 @pytest.fixture
-def store() -> InMemoryRunStore:
-    return InMemoryRunStore()
-
-
-@pytest.fixture
-def registry() -> FakeRegistry:
-    return FakeRegistry()
-
-
-@pytest.fixture
 def service(store: InMemoryRunStore, registry: FakeRegistry) -> TrainerService:
     config = TrainerConfig.model_validate({"datasets": [{"name": "docs"}, {"name": "tickets"}]})
     return TrainerService(config, store, registry)

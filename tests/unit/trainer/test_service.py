@@ -50,16 +50,6 @@ def make_config() -> TrainerConfig:
 
 
 @pytest.fixture
-def store() -> InMemoryRunStore:
-    return InMemoryRunStore()
-
-
-@pytest.fixture
-def registry() -> FakeRegistry:
-    return FakeRegistry()
-
-
-@pytest.fixture
 def submitted() -> list[RunRecord]:
     return []
 
