@@ -39,6 +39,7 @@ from services.evaluator.core.canary import Canary
 from services.evaluator.core.config import EvaluatorConfig
 from services.evaluator.core.examples import EvalExample
 from services.evaluator.core.report import REPORT_JSON, EvaluationReport, event_metrics
+from services.trainer.adapters.model_store import model_store
 from services.trainer.core.manifest import ModelManifest
 
 log = logging.getLogger(__name__)
@@ -141,8 +142,8 @@ def evaluate_run(
         )
         report = save_report(report, candidate_dir / REPORT_DIR, loss_curve(candidate_dir))
         report_uri = f"{model_uri.rstrip('/')}/{REPORT_DIR}/{REPORT_JSON}"
-        if model_uri.startswith("s3://"):
-            _upload(candidate_dir / REPORT_DIR, report_uri.rsplit("/", 1)[0])
+        if model_uri.startswith("s3://"):  # the report joins the model it describes
+            model_store(model_uri).publish(REPORT_DIR, candidate_dir / REPORT_DIR)
         registry.put_evaluation(run_id, dataset, report.decision.value, report.model_dump(mode="json"))
         if report.decision is not Decision.PROMOTED or not promote:
             return Outcome(report, False, report_uri)
@@ -159,15 +160,6 @@ def evaluate_run(
             return Outcome(report, True, report_uri)
         log.warning("production changed during the evaluation; evaluating again", extra={"run_id": run_id})
     raise RuntimeError(f"production of {dataset!r} kept changing during {PROMOTE_ATTEMPTS} evaluations")
-
-
-def _upload(folder: Path, s3_prefix: str) -> None:
-    import boto3
-
-    s3 = boto3.client("s3")
-    bucket, _, prefix = s3_prefix.removeprefix("s3://").partition("/")
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        s3.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(folder).as_posix()}")
 
 
 class EvaluationWorker:

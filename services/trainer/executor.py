@@ -239,12 +239,15 @@ class RunExecutor:
                 "seconds": round(time.monotonic() - job.started, 1),
             },
         )
+        self._announce(finished, now)
+        self.leases.release(run.dataset)
+
+    def _announce(self, run: RunRecord, now: dt.datetime) -> None:
         try:
-            self.events.publish(completed_event(finished, now))
+            self.events.publish(completed_event(run, now))
         except Exception:  # the run's record is the truth; the event is the notification
             metrics.EVENTS_FAILED.inc()
             log.exception("could not publish TrainingCompleted", extra={"run_id": run.run_id})
-        self.leases.release(run.dataset)
 
     def _fail_orphans(self, running: list[RunRecord]) -> None:
         """Fail runs whose replica is gone: the lease on their dataset is free or expired, or we own
@@ -267,11 +270,7 @@ class RunExecutor:
             if moved is not None:
                 log.warning("failed an orphaned run", extra={"run_id": run.run_id})
                 metrics.RUNS_FINISHED.labels(run.dataset, RunState.FAILED.value).inc()
-                try:
-                    self.events.publish(completed_event(moved, self.clock()))
-                except Exception:
-                    metrics.EVENTS_FAILED.inc()
-                    log.exception("could not publish TrainingCompleted", extra={"run_id": run.run_id})
+                self._announce(moved, self.clock())
                 if holder is not None and holder.owner == self.leases.owner:
                     self.leases.release(run.dataset)
 
