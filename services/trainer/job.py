@@ -36,6 +36,7 @@ from services.trainer.core.config import TINY_MODEL, TrainingConfig  # noqa: E40
 from services.trainer.core.errors import EmptySnapshot  # noqa: E402
 from services.trainer.core.formatting import Example, to_example  # noqa: E402
 from services.trainer.core.job import JobSpec, ProgressTarget  # noqa: E402
+from services.trainer.core.lineage import RECORDS_FILE, dump_entries, record_entries  # noqa: E402
 from services.trainer.core.manifest import DataManifest, ModelManifest, ids_digest  # noqa: E402
 from services.trainer.core.runs import Progress, RunRecord  # noqa: E402
 from services.trainer.core.split import is_eval  # noqa: E402
@@ -159,10 +160,14 @@ def run_training(
         code_version=code_version(),
         finetune=cfg.finetune,
         base_model_dir=TINY_BASE_DIR if base_kind == "tiny-built" else None,
+        records_file=RECORDS_FILE,
     )
     # The eval split and a locally built base travel with the model: the evaluator compares on exactly
     # these records, and against the base when the dataset has no production model yet.
     write_eval_split(result.model_dir / manifest.eval_file, records, evaluation, run.dataset)
+    # Every snapshot id with its split: lineage, and the list to search when a subject's records must go.
+    with open(result.model_dir / RECORDS_FILE, "w", encoding="utf-8") as out:
+        out.writelines(dump_entries(record_entries((r.id for r in records), train, evaluation)))
     if base_kind == "tiny-built":
         shutil.copytree(base_path, result.model_dir / TINY_BASE_DIR, dirs_exist_ok=True)
     (result.model_dir / MANIFEST).write_text(manifest.model_dump_json(indent=2))

@@ -75,6 +75,11 @@ class ModelManifest(_Manifest):
     base_model_dir: str | None = Field(
         default=None, description="Folder beside the weights holding a locally built base model, if any."
     )
+    records_file: str | None = Field(
+        default=None,
+        description="Beside the weights: every snapshot record id and its split, sorted by id "
+        "(services.trainer.core.lineage); None for models written before lineage.",
+    )
     finetune: Literal["full", "lora"]
 
     @model_validator(mode="after")
