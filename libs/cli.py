@@ -140,6 +140,32 @@ def canary_plant(
     emit(f"planted {len(records)} canaries into raw.{source}; the evaluator tests every model on them")
 
 
+# ------------------------------------------------------------------------------------------ lineage
+@app.command("lineage", help="What a model was trained on (RUN_ID), or which models a record went into.")
+def lineage(
+    run_id: Annotated[str | None, typer.Argument(help="A run with a model: show its manifest.")] = None,
+    records: Annotated[bool, typer.Option("--records", help="List the run's record ids and splits.")] = False,
+    record: Annotated[
+        list[str] | None, typer.Option("--record", help="A record id (repeatable): source, position, models.")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="With --record: only this dataset's runs.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+) -> None:
+    from services.trainer.core.errors import RunNotFound
+    from services.trainer.core.lineage import LineageError
+    from services.trainer.lineage import reader_from_settings, show_model, show_records
+
+    if (run_id is None) == (not record):
+        raise typer.BadParameter("give either RUN_ID or --record ID")
+    try:
+        if run_id is not None:
+            show_model(reader_from_settings(), run_id, records, as_json, emit)
+        else:
+            show_records(reader_from_settings(), record or [], dataset, as_json, emit)
+    except (RunNotFound, LineageError) as exc:
+        raise _fail(exc) from None
+
+
 # ---------------------------------------------------------------------------------------- sanitize
 @app.command("sanitize", help="Sanitize RawRecord JSON lines offline (same steps as the sanitizer service).")
 def sanitize(
