@@ -1,5 +1,5 @@
 # Every target installs what it needs (scripts/setup.sh is idempotent and fast when done).
-.PHONY: setup lint format test test-unit test-integration bench demo clean
+.PHONY: setup lint format test test-unit test-integration bench demo demo-down clean
 
 PY := .venv/bin/python
 
@@ -34,10 +34,14 @@ bench: setup
 	$(PY) -m benchmarks.trainer
 	$(PY) -m benchmarks.evaluator
 
-# Starts the local stack (Kafka + dynalite) and reports it; the demo issue runs the pipeline on it.
+# The whole mission on this machine: example systems -> Kafka -> sanitizer -> DynamoDB -> a fine-tuned,
+# evaluated and promoted model, with a live view and a summary (examples/demo). DEMO_ARGS=--keep-running
+# leaves the stack up; `make demo-down` stops it.
 demo: setup
-	.venv/bin/tuneline dev up
-	.venv/bin/tuneline dev status
+	$(PY) -m examples.demo $(DEMO_ARGS)
+
+demo-down: setup
+	$(PY) -m examples.demo down
 
 clean:
 	-.venv/bin/tuneline dev down

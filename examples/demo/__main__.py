@@ -1,0 +1,123 @@
+"""``make demo`` / ``python -m examples.demo``: the whole mission on this machine, from the example
+internal systems to a fine-tuned, evaluated and promoted model, with a live view and a summary.
+
+``python -m examples.demo down`` stops what ``--keep-running`` left up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.live import Live
+
+from examples.demo import view as render
+from examples.demo.answers import side_by_side
+from examples.demo.pipeline import (
+    DEMO,
+    SMALL,
+    DemoError,
+    DemoPipeline,
+    clean_workdir,
+    default_workdir,
+    stop_leftovers,
+)
+
+console = Console(highlight=False)
+
+
+def base_model_folder(model_dir: Path) -> str:
+    """The folder of the base model a run was fine-tuned from, as its manifest names it."""
+    from libs.models import resolve_base_model
+
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    if manifest.get("base_model_dir"):
+        return str(model_dir / manifest["base_model_dir"])
+    return resolve_base_model(manifest["base_model"])
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the demo the same way Ctrl-C does: everything is cleaned up
+
+
+def run(args: argparse.Namespace) -> int:
+    from examples import held_out_questions
+
+    sizing = SMALL if args.small else DEMO
+    workdir: Path = args.workdir
+    stop_leftovers(workdir)
+    clean_workdir(workdir)
+    seconds: dict[str, float] = {}
+    t0 = time.monotonic()
+    pipeline = DemoPipeline(workdir, sizing, keep_running=args.keep_running)
+    with console.status(
+        "starting Kafka, the DynamoDB-compatible server, the example systems and five services"
+    ):
+        pipeline.__enter__()
+    try:
+        seconds["start"] = time.monotonic() - t0
+        console.print(
+            f"[green]pipeline up[/] in {seconds['start']:.0f} s; service logs in {workdir / 'logs'}"
+        )
+        t1 = time.monotonic()
+        last = None
+        with Live(console=console, refresh_per_second=2, transient=False) as live:
+            for last in pipeline.watch(timeout_s=args.timeout):
+                live.update(render.live(last, time.monotonic() - t0, sizing.threshold_records))
+        assert last is not None  # watch() yields at least once or raises
+        result = pipeline.result(last)
+        seconds["collect, train, evaluate"] = time.monotonic() - t1
+        model_dir = Path(str(result.run.model_uri))
+        t2 = time.monotonic()
+        with console.status("asking the base and the fine-tuned model the held-out questions"):
+            answers = side_by_side(base_model_folder(model_dir), model_dir, held_out_questions()[:2])
+        seconds["answers"] = time.monotonic() - t2
+        seconds["total"] = time.monotonic() - t0
+        report_path = model_dir / "evaluation" / "evaluation.md"
+        console.print(
+            render.summary(last, result.evaluation, answers, str(model_dir), str(report_path), seconds)
+        )
+        if args.keep_running:
+            console.print(
+                f"\nthe stack keeps running. admin API: {pipeline.admin_url}  token: {pipeline.admin_token}\n"
+                f"  curl -H 'Authorization: Bearer {pipeline.admin_token}' {pipeline.admin_url}/v1/trainings\n"
+                f"stop it with: .venv/bin/python -m examples.demo down"
+            )
+        return 0
+    finally:
+        pipeline.__exit__(None, None, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m examples.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "down"])
+    parser.add_argument("--keep-running", action="store_true", help="Leave the stack up at the end.")
+    parser.add_argument("--small", action="store_true", help="Less data and training (the e2e test's size).")
+    parser.add_argument("--workdir", type=Path, default=default_workdir(), help="State, logs and models.")
+    parser.add_argument("--timeout", type=float, default=900.0, help="Seconds allowed for data to decision.")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.command == "down":
+        stopped = stop_leftovers(args.workdir)
+        console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+        return 0
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return run(args)
+    except DemoError as exc:
+        console.print(f"[bold red]demo failed:[/] {exc}")
+        return 1
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: everything the demo started was stopped[/]")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
