@@ -1,5 +1,5 @@
 # Every target installs what it needs (scripts/setup.sh is idempotent and fast when done).
-.PHONY: setup lint format test test-unit test-integration bench demo demo-down clean
+.PHONY: setup lint format test test-unit test-integration bench bench-quick demo demo-down clean
 
 PY := .venv/bin/python
 
@@ -25,14 +25,13 @@ test-unit: setup
 test-integration: setup
 	$(PY) -m pytest -m integration
 
+# Every benchmark in turn, then one table: stage, figure, value, baseline, ratio, target (benchmarks/run.py).
 bench: setup
-	$(PY) benchmarks/bench_codec.py
-	$(PY) benchmarks/writer.py
-	$(PY) benchmarks/collector.py
-	$(PY) -m benchmarks.sanitizer_quality
-	$(PY) -m benchmarks.sanitizer_speed
-	$(PY) -m benchmarks.trainer
-	$(PY) -m benchmarks.evaluator
+	$(PY) -m benchmarks.run
+
+# The same figures at small sizes, in a few minutes (noisier ratios: publish the full run's).
+bench-quick: setup
+	$(PY) -m benchmarks.run --quick
 
 # The whole mission on this machine: example systems -> Kafka -> sanitizer -> DynamoDB -> a fine-tuned,
 # evaluated and promoted model, with a live view and a summary (examples/demo). DEMO_ARGS=--keep-running

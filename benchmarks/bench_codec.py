@@ -3,6 +3,7 @@ orjson path and the standard library, on the same records in one run. Prints rec
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import time
@@ -12,6 +13,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.report import Row, record
 from libs.schemas import RawRecord, RecordKind, decode, encode, stable_record_id
 
 N = 20_000
@@ -39,9 +41,9 @@ def make_records(n: int) -> list[RawRecord]:
     ]
 
 
-def best_rate(fn: Callable[[], object], n: int) -> float:
+def best_rate(fn: Callable[[], object], n: int, repeats: int = REPEATS) -> float:
     best = float("inf")
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         start = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - start)
@@ -49,21 +51,32 @@ def best_rate(fn: Callable[[], object], n: int) -> float:
 
 
 def main() -> None:
-    records = make_records(N)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=N, help=f"records (default {N})")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help=f"best of (default {REPEATS})")
+    args = parser.parse_args()
+    n, repeats = args.records, args.repeats
+    records = make_records(n)
     payloads = [encode(r) for r in records]
     rows = {
-        "encode: tuneline (pydantic-core)": best_rate(lambda: [encode(r) for r in records], N),
-        "encode: orjson(model_dump)": best_rate(lambda: [orjson.dumps(r.model_dump()) for r in records], N),
-        "encode: stdlib json": best_rate(lambda: [json.dumps(r.model_dump(mode="json")) for r in records], N),
-        "decode: tuneline (pydantic-core)": best_rate(lambda: [decode(RawRecord, p) for p in payloads], N),
+        "encode: tuneline (pydantic-core)": best_rate(lambda: [encode(r) for r in records], n, repeats),
+        "encode: orjson(model_dump)": best_rate(
+            lambda: [orjson.dumps(r.model_dump()) for r in records], n, repeats
+        ),
+        "encode: stdlib json": best_rate(
+            lambda: [json.dumps(r.model_dump(mode="json")) for r in records], n, repeats
+        ),
+        "decode: tuneline (pydantic-core)": best_rate(
+            lambda: [decode(RawRecord, p) for p in payloads], n, repeats
+        ),
         "decode: orjson + validate": best_rate(
-            lambda: [RawRecord.model_validate(orjson.loads(p)) for p in payloads], N
+            lambda: [RawRecord.model_validate(orjson.loads(p)) for p in payloads], n, repeats
         ),
         "decode: stdlib json + validate": best_rate(
-            lambda: [RawRecord.model_validate(json.loads(p)) for p in payloads], N
+            lambda: [RawRecord.model_validate(json.loads(p)) for p in payloads], n, repeats
         ),
     }
-    table = Table(title=f"RawRecord codec, {N} records, best of {REPEATS}")
+    table = Table(title=f"RawRecord codec, {n} records, best of {repeats}")
     table.add_column("path")
     table.add_column("records/s", justify="right")
     table.add_column("vs stdlib", justify="right")
@@ -75,8 +88,13 @@ def main() -> None:
         )
         table.add_row(name, f"{rate:,.0f}", f"{rate / baseline:.2f}x")
     Console().print(table)
-    size = sum(map(len, payloads)) / N
+    size = sum(map(len, payloads)) / n
     Console().print(f"mean payload: {size:.0f} bytes")
+    for op, stdlib in (("encode", "encode: stdlib json"), ("decode", "decode: stdlib json + validate")):
+        record(
+            Row("codec", f"RawRecord {op}", rows[f"{op}: tuneline (pydantic-core)"], "records/s",
+                rows[stdlib], "stdlib json"),
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from confluent_kafka import Producer
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.report import Row, record
 from libs.common.kafka import ensure_topics
 from libs.devstack.kafka import KafkaConfig, KafkaProcess, resolve_kafka_jars
 from libs.devstack.servers import free_port
@@ -154,6 +155,10 @@ def main() -> None:
                               f"{size / elapsed / 1e6:.1f}")  # fmt: skip
                 if n != args.rows:
                     raise SystemExit(f"{label}: {n} records acknowledged, expected {args.rows}")
+                record(
+                    Row("collector", f"{label} into Kafka, one core", fast, "records/s", naive,
+                        "one produce + flush per record", min_ratio=20, min_value=50_000),
+                )  # fmt: skip
             Console().print(table)
         finally:
             kafka.daemon.stop()

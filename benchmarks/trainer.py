@@ -26,6 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.report import Row, record
 from services.trainer.core.config import TinyModelConfig, TrainingConfig
 from services.trainer.core.formatting import to_example
 from services.trainer.core.job import JobSpec
@@ -202,6 +203,13 @@ def main() -> None:
         f"tuneline 1 worker vs plain: {one / plain:.2f}x (target >= 0.90); "
         f"2 workers vs 1: {two / one:.2f}x (target >= 1.7)"
     )
+    model = f"{params / 1e6:.1f}M params, {args.steps} steps"
+    record(
+        Row("trainer", "Ray + DeepSpeed ZeRO-2, 1 worker", one, "tokens/s", plain, "plain HF Trainer",
+            min_ratio=0.9, note=model),
+        Row("trainer", "2 workers, 1 thread each", two, "tokens/s", one, "1 worker", min_ratio=1.7,
+            note=model),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

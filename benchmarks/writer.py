@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import tempfile
 import time
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table as RichTable
 
+from benchmarks.report import Row, record
 from libs.devstack.dynalite import DynaliteProcess, install_dynalite
 from libs.devstack.probes import LOCAL_AWS_KEY_ID, LOCAL_AWS_SECRET
 from libs.devstack.servers import free_port
@@ -60,6 +62,10 @@ def items(prefix: str, n: int) -> list[dict[str, Any]]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=N_BATCHED, help=f"batched paths (default {N_BATCHED})")
+    parser.add_argument("--naive", type=int, default=N_NAIVE, help=f"naive put_item (default {N_NAIVE})")
+    args = parser.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory() as tmp:
         server = DynaliteProcess(
@@ -76,7 +82,7 @@ def main() -> None:
             )
             init_tables(client, "bench-")
             table = table_name(Table.RECORDS, "bench-")
-            rates = run(console, client, table)
+            rates = run(console, client, table, args.records, args.naive)
         finally:
             server.daemon.stop()
     report = RichTable(title="Writer into dynalite (items/s, one run, same server)")
@@ -91,36 +97,51 @@ def main() -> None:
             f"{rate / rates['ceiling (raw batch, 8 threads)'][1]:.0%}",
         )
     console.print(report)
+    naive, writer = rates["naive put_item"][1], rates["tuneline writer (4 threads)"][1]
+    ceiling = rates["ceiling (raw batch, 8 threads)"][1]
+    record(
+        Row("writer", "items/s into dynalite", writer, "items/s", naive, "naive put_item", min_ratio=10),
+        Row(
+            "writer",
+            "share of the server's batch ceiling",
+            writer,
+            "items/s",
+            ceiling,
+            "raw batches, 8 threads",
+        ),
+    )
 
 
-def run(console: Console, client: Any, table: str) -> dict[str, tuple[int, float]]:
+def run(
+    console: Console, client: Any, table: str, n_batched: int = N_BATCHED, n_naive: int = N_NAIVE
+) -> dict[str, tuple[int, float]]:
     rates: dict[str, tuple[int, float]] = {}
     serialize = TypeSerializer().serialize
     with Progress(console=console, transient=True) as progress:
-        naive_items = items("naive", N_NAIVE)
-        task = progress.add_task("naive put_item", total=N_NAIVE)
+        naive_items = items("naive", n_naive)
+        task = progress.add_task("naive put_item", total=n_naive)
         start = time.perf_counter()
         for item in naive_items:
             client.put_item(TableName=table, Item={k: serialize(v) for k, v in item.items()})
             progress.advance(task)
-        rates["naive put_item"] = (N_NAIVE, N_NAIVE / (time.perf_counter() - start))
+        rates["naive put_item"] = (n_naive, n_naive / (time.perf_counter() - start))
 
         writer = DynamoBatchWriter(client, table, threads=4)
-        batched = items("writer", N_BATCHED)
-        task = progress.add_task("writer", total=N_BATCHED)
+        batched = items("writer", n_batched)
+        task = progress.add_task("writer", total=n_batched)
         start = time.perf_counter()
-        for i in range(0, N_BATCHED, BATCH):
+        for i in range(0, n_batched, BATCH):
             writer.write(batched[i : i + BATCH])
             progress.advance(task, BATCH)
-        rates["tuneline writer (4 threads)"] = (N_BATCHED, N_BATCHED / (time.perf_counter() - start))
+        rates["tuneline writer (4 threads)"] = (n_batched, n_batched / (time.perf_counter() - start))
         writer.close()
 
         raw = [
             {"PutRequest": {"Item": {k: serialize(v) for k, v in item.items()}}}
-            for item in items("raw", N_BATCHED)
+            for item in items("raw", n_batched)
         ]
         chunks = [raw[i : i + 25] for i in range(0, len(raw), 25)]
-        task = progress.add_task("ceiling", total=N_BATCHED)
+        task = progress.add_task("ceiling", total=n_batched)
 
         def send(chunk: list[dict[str, Any]]) -> None:
             pending = chunk
@@ -135,7 +156,7 @@ def run(console: Console, client: Any, table: str) -> dict[str, tuple[int, float
         start = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(send, chunks))
-        rates["ceiling (raw batch, 8 threads)"] = (N_BATCHED, N_BATCHED / (time.perf_counter() - start))
+        rates["ceiling (raw batch, 8 threads)"] = (n_batched, n_batched / (time.perf_counter() - start))
     return rates
 
 
