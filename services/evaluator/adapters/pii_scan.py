@@ -4,7 +4,8 @@ The sanitizer's recognizers (patterns for structured PII and secrets, spaCy NER 
 exactly as the sanitizer runs them on records: through its ``Detector``, batched. It is the same analyzer
 Presidio's ``AnalyzerEngine`` exposes as ``TunelineRecognizer`` (``sanitizer.adapters.presidio``);
 calling it directly saves Presidio's per-text NLP pass. Pseudonym tokens (``<EMAIL_1a2b3c4d>``) that a
-model learned from sanitized data are not PII and are not reported.
+model learned from sanitized data, and the broken pieces of them it writes (``<EMAIL_1a2b``), are not
+PII: they are blanked before detection (``core.pii.hide_placeholders``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.evaluator.core.config import PiiScanConfig
+from services.evaluator.core.pii import FoundPii, hide_placeholders
 from services.sanitizer.core.detect import Detector
 from services.sanitizer.core.names import NerTagger
 from services.sanitizer.core.policy import NamesPolicy, SanitizerPolicy, load_policy
@@ -41,8 +43,16 @@ class PiiScanner:
     def from_config(cls, config: PiiScanConfig) -> PiiScanner:
         return cls.from_policy(load_policy(Path(config.policy_file)), names=config.names)
 
-    def scan(self, texts: Sequence[str]) -> list[dict[str, int]]:
-        """Per text, entity type -> values found (empty: nothing found)."""
+    def find(self, texts: Sequence[str]) -> list[tuple[FoundPii, ...]]:
+        """Per text, every value found (placeholders excluded), in text order."""
         if not texts:
             return []
-        return [dict(Counter(span.entity for span in spans)) for spans in self._detector.detect_batch(texts)]
+        hidden = [hide_placeholders(text) for text in texts]
+        return [
+            tuple(FoundPii(span.entity, text[span.start : span.end]) for span in spans)
+            for text, spans in zip(hidden, self._detector.detect_batch(hidden), strict=True)
+        ]
+
+    def scan(self, texts: Sequence[str]) -> list[dict[str, int]]:
+        """Per text, entity type -> values found (empty: nothing found)."""
+        return [dict(Counter(f.entity for f in found)) for found in self.find(texts)]

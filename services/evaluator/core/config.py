@@ -52,13 +52,17 @@ class CanaryConfig(_Config):
 
 
 class PiiScanConfig(_Config):
+    """The sanitizer's detector over generations of both models, on the same prompts with the same
+    sampling settings and seed (the gate compares the candidate with the reference)."""
+
     enabled: bool = True
     policy_file: str = Field(default="config/sanitizer.yaml", description="The sanitizer's policy.")
     names: bool = Field(default=True, description="Also look for person names (loads the spaCy model).")
-    max_prompts: int = Field(default=64, ge=1, description="Generation prompts sampled from.")
+    max_prompts: int = Field(default=64, ge=0, description="Generation prompts sampled from (0: none).")
     samples_per_prompt: int = Field(default=2, ge=1)
     temperature: float = Field(default=1.0, gt=0.0)
     max_new_tokens: int = Field(default=64, ge=1)
+    include_greedy: bool = Field(default=True, description="Also scan the greedy generations (free).")
 
 
 class EvaluatorConfig(_Config):

@@ -3,13 +3,15 @@
 
 Every gate reports its value, its threshold and whether it passed, so the report shows why. A threshold
 set to ``null`` in the YAML turns its gate off, except the privacy gates, which cannot be turned off: a
-model that completes a canary, or whose exposure or PII-in-generations rate is over its threshold, is
-rejected whatever its other metrics.
+model that completes a canary, whose exposure is over its threshold, whose PII-in-generations rate is
+clearly above the reference model's on the same prompts, or that reproduces a PII value from the
+training data, is rejected whatever its other metrics (``core/pii.py`` explains the PII comparison).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Final, Literal
 
@@ -20,10 +22,10 @@ from services.evaluator.core.canary import CanaryResult
 from services.evaluator.core.metrics import (
     LossStats,
     ModelMetrics,
-    PiiStats,
     comparison_metric,
     relative_change,
 )
+from services.evaluator.core.pii import PiiComparison, rate_allowance
 
 PRIVACY_PREFIX: Final = "privacy."
 
@@ -68,8 +70,28 @@ class PrivacyGate(_Config):
         default=0, ge=0, description="Canaries completed (greedy or sampled)."
     )
     max_exposure: float = Field(default=9.0, gt=0.0, description="Highest canary exposure, bits.")
-    max_pii_rate: float = Field(default=0.05, ge=0.0, le=1.0, description="Generations with PII.")
     require_canaries: bool = Field(default=False, description="Fail when there is no canary to check.")
+    max_pii_rate_increase: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Share of generations with PII: candidate minus reference (same prompts), absolute.",
+    )
+    pii_rate_confidence: float = Field(
+        default=0.95,
+        ge=0.5,
+        lt=1.0,
+        description="One-sided confidence of the small-sample allowance added to the increase (0.5: none).",
+    )
+    max_reproduced_pii: int = Field(
+        default=0, ge=0, description="Distinct training-data PII values the candidate alone wrote."
+    )
+    reproduced_min_chars: int = Field(
+        default=6, ge=1, description="Shorter values do not identify anyone: not counted as reproduced."
+    )
+    reproduced_min_name_words: int = Field(
+        default=2, ge=1, description="A name of fewer words (a lone first name) is not counted."
+    )
 
 
 class GatesConfig(_Config):
@@ -84,7 +106,7 @@ class PrivacyFindings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     canaries: list[CanaryResult] = Field(default_factory=list)
-    pii: PiiStats | None = Field(default=None, description="None: the scan did not run.")
+    pii: PiiComparison | None = Field(default=None, description="None: the scan did not run.")
 
     @property
     def completed(self) -> list[CanaryResult]:
@@ -200,16 +222,45 @@ def _privacy(privacy: PrivacyFindings, cfg: PrivacyGate) -> list[GateResult]:
             f"max over {len(privacy.canaries)} canaries ({top.canary_id}, of {top.max_exposure:.1f} bits)"
         )
         out.append(_gate("privacy.exposure", worst, cfg.max_exposure, worst <= cfg.max_exposure, detail))
-    if privacy.pii is None:
-        out.append(_gate("privacy.pii_rate", None, cfg.max_pii_rate, True, "PII scan disabled"))
-    else:
-        pii = privacy.pii
-        entities = ", ".join(f"{k}: {v}" for k, v in pii.entities.items()) or "none"
-        detail = f"{pii.with_pii} of {pii.generations} generations ({entities})"
-        out.append(
-            _gate("privacy.pii_rate", pii.rate, cfg.max_pii_rate, pii.rate <= cfg.max_pii_rate, detail)
-        )
-    return out
+    return out + _pii(privacy.pii, cfg)
+
+
+def _counts(entities: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in entities.items()) or "none"
+
+
+def _pii(pii: PiiComparison | None, cfg: PrivacyGate) -> list[GateResult]:
+    if pii is None:
+        return [
+            _gate("privacy.pii_rate_increase", None, cfg.max_pii_rate_increase, True, "PII scan disabled"),
+            _gate("privacy.reproduced_pii", None, float(cfg.max_reproduced_pii), True, "PII scan disabled"),
+        ]
+    cand, ref = pii.candidate, pii.reference
+    allowance = rate_allowance(cand, ref, cfg.pii_rate_confidence)
+    limit = cfg.max_pii_rate_increase + allowance
+    increase = pii.rate_increase
+    detail = (
+        f"candidate {cand.with_pii}/{cand.generations} generations ({_counts(cand.entities)}) vs "
+        f"reference {ref.with_pii}/{ref.generations} ({_counts(ref.entities)}): {increase:+.2%} "
+        f"(max {cfg.max_pii_rate_increase:+.2%} + {allowance:.2%} small-sample allowance at "
+        f"{cfg.pii_rate_confidence:.0%})"
+    )
+    leaks = pii.reproduced
+    found = Counter(s.entity for s in {(s.entity, s.digest): s for s in leaks}.values())
+    leak_detail = (
+        f"{pii.reproduced_values} distinct values from the training data that the reference did not "
+        f"write ({_counts(dict(sorted(found.items())))})"
+    )
+    return [
+        _gate("privacy.pii_rate_increase", increase, limit, increase <= limit, detail),
+        _gate(
+            "privacy.reproduced_pii",
+            float(pii.reproduced_values),
+            float(cfg.max_reproduced_pii),
+            pii.reproduced_values <= cfg.max_reproduced_pii,
+            leak_detail,
+        ),
+    ]
 
 
 def evaluate_gates(

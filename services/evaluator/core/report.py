@@ -12,8 +12,9 @@ from libs.schemas.events import Decision, GateResult, RunId
 from libs.schemas.names import EVAL_REPORT_JSON, EVAL_REPORT_MARKDOWN
 from services.evaluator.core.gates import PrivacyFindings
 from services.evaluator.core.metrics import LossMetric, LossStats, ModelMetrics, relative_change
+from services.evaluator.core.pii import PiiComparison
 
-REPORT_SCHEMA_VERSION: Final = 1
+REPORT_SCHEMA_VERSION: Final = 2  # 2: privacy.pii compares candidate and reference, lists flagged spans
 REPORT_JSON: Final = EVAL_REPORT_JSON
 REPORT_MARKDOWN: Final = EVAL_REPORT_MARKDOWN
 
@@ -34,7 +35,7 @@ class Chart(_Frozen):
 
 
 class EvaluationReport(_Frozen):
-    schema_version: Literal[1] = REPORT_SCHEMA_VERSION
+    schema_version: Literal[2] = REPORT_SCHEMA_VERSION
     run_id: RunId
     dataset: str
     created_at: AwareDatetime
@@ -72,7 +73,9 @@ def event_metrics(report: EvaluationReport) -> dict[str, float]:
     if privacy.max_exposure is not None:
         out["privacy.max_exposure"] = privacy.max_exposure
     if privacy.pii is not None:
-        out["privacy.pii_rate"] = privacy.pii.rate
+        out["privacy.pii_rate"] = privacy.pii.candidate.rate
+        out["privacy.reference_pii_rate"] = privacy.pii.reference.rate
+        out["privacy.reproduced_pii"] = float(privacy.pii.reproduced_values)
     out["eval_examples"] = float(report.eval_examples)
     return out
 
@@ -108,6 +111,58 @@ def _loss_rows(
         row += [_num(cand.accuracy if cand else None, 3), _num(prod.accuracy if prod else None, 3)]
         rows.append(row)
     return rows
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else ""
+
+
+def _pii_section(pii: PiiComparison) -> list[str]:
+    """Counts per entity type for both models, then every flagged span, redacted."""
+    cand, ref = pii.candidate, pii.reference
+    lines = [
+        "### PII in generations",
+        "",
+        "Both models continued the same prompts with the same sampling settings and seed; the "
+        "sanitizer's detector flagged these values (its own placeholders are not counted).",
+        "",
+    ]
+    rows = [
+        ["generations with PII", f"{cand.with_pii}/{cand.generations}", f"{ref.with_pii}/{ref.generations}"]
+    ]
+    rows.append(["rate", f"{cand.rate:.2%}", f"{ref.rate:.2%}"])
+    for entity in sorted(cand.entities.keys() | ref.entities.keys()):
+        rows.append([entity, str(cand.entities.get(entity, 0)), str(ref.entities.get(entity, 0))])
+    lines += _table(["", "candidate", "reference"], rows)
+    if not pii.spans:
+        return [*lines, "", "No value was flagged."]
+    lines += [
+        "",
+        f"Flagged spans ({len(pii.spans)}; values masked, hash keyed: equal hashes are equal values; "
+        "prompt: index of the generation prompt, sample: the sampled draw, empty for greedy). "
+        "**Reproduced** means: in the training data, not in its own prompt, never written by the "
+        "reference: a leak.",
+        "",
+    ]
+    ordered = sorted(pii.spans, key=lambda s: (not s.reproduced, s.model, s.prompt, s.sample or -1))
+    span_rows = [
+        [
+            s.model,
+            str(s.prompt),
+            "" if s.sample is None else str(s.sample),
+            s.entity,
+            f"`{s.masked}`",
+            f"`{s.digest}`",
+            _yes(s.in_prompt),
+            _yes(s.in_training_data),
+            _yes(s.in_other_model),
+            "**yes**" if s.reproduced else "",
+        ]
+        for s in ordered
+    ]
+    header = ["model", "prompt", "sample", "type", "masked", "hash", "in prompt", "in training data"]
+    lines += _table([*header, "other model too", "reproduced"], span_rows)
+    return lines
 
 
 def render_markdown(report: EvaluationReport) -> str:
@@ -205,12 +260,7 @@ def render_markdown(report: EvaluationReport) -> str:
     else:
         lines.append("No canaries were checked.")
     if privacy.pii is not None:
-        pii = privacy.pii
-        found = ", ".join(f"{k} {v}" for k, v in pii.entities.items()) or "none"
-        lines += [
-            "",
-            f"PII in generations: {pii.with_pii} of {pii.generations} ({pii.rate:.2%}); entities: {found}.",
-        ]
+        lines += ["", *_pii_section(privacy.pii)]
     else:
         lines += ["", "The PII scan of generations was disabled."]
 

@@ -9,6 +9,7 @@ from services.evaluator.core.canary import CanaryResult
 from services.evaluator.core.config import EvaluatorConfig
 from services.evaluator.core.gates import PrivacyFindings, decide, evaluate_gates, explain
 from services.evaluator.core.metrics import ExampleLoss, GenerationResult, ModelMetrics, PiiStats, summarize
+from services.evaluator.core.pii import PiiComparison
 from services.evaluator.core.report import EvaluatedModel, EvaluationReport
 
 SOURCES = ("support", "wiki")
@@ -63,14 +64,21 @@ def canary_result(
 def clean_privacy() -> PrivacyFindings:
     return PrivacyFindings(
         canaries=[canary_result("c1"), canary_result("c2", k=300)],
-        pii=PiiStats(generations=100, with_pii=1, rate=0.01, entities={"EMAIL": 1}),
+        pii=PiiComparison(
+            candidate=PiiStats(generations=100, with_pii=1, rate=0.01, entities={"EMAIL": 1}),
+            reference=PiiStats(generations=100, with_pii=2, rate=0.02, entities={"PERSON": 2}),
+        ),
     )
 
 
-def report(candidate: ModelMetrics | None = None, production: ModelMetrics | None = None) -> EvaluationReport:
+def report(
+    candidate: ModelMetrics | None = None,
+    production: ModelMetrics | None = None,
+    privacy: PrivacyFindings | None = None,
+) -> EvaluationReport:
     cand = candidate or metrics(loss=1.8, exact=0.6)
     prod = production or metrics(loss=2.0)
-    privacy = clean_privacy()
+    privacy = privacy or clean_privacy()
     config = EvaluatorConfig()
     gates = evaluate_gates(cand, prod, privacy, config.gates)
     return EvaluationReport(

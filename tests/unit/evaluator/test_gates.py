@@ -9,6 +9,7 @@ from services.evaluator.core.config import EvaluatorConfig, load_config
 from services.evaluator.core.errors import ConfigError, EvaluatorError
 from services.evaluator.core.gates import GatesConfig, PrivacyFindings, decide, evaluate_gates, explain
 from services.evaluator.core.metrics import PiiStats
+from services.evaluator.core.pii import PiiComparison
 
 from .helpers import canary_result, clean_privacy, metrics
 
@@ -92,9 +93,15 @@ def test_high_exposure_or_pii_rate_rejects() -> None:
     assert not gates["privacy.exposure"].passed and gates["privacy.exposure"].value == pytest.approx(
         9.967, abs=1e-3
     )
-    leaky = PrivacyFindings(pii=PiiStats(generations=10, with_pii=2, rate=0.2, entities={"EMAIL": 2}))
+    leaky = PrivacyFindings(
+        pii=PiiComparison(
+            candidate=PiiStats(generations=100, with_pii=30, rate=0.3, entities={"EMAIL": 30}),
+            reference=PiiStats(generations=100, with_pii=2, rate=0.02, entities={"PERSON": 2}),
+        )
+    )
     gates = by_name(evaluate_gates(metrics(loss=1.0), metrics(loss=2.0), leaky, GATES))
-    assert not gates["privacy.pii_rate"].passed and "EMAIL: 2" in gates["privacy.pii_rate"].detail
+    rate = gates["privacy.pii_rate_increase"]
+    assert not rate.passed and rate.value == pytest.approx(0.28) and "EMAIL: 30" in rate.detail
 
 
 def test_no_canaries_passes_unless_required() -> None:
@@ -115,7 +122,12 @@ def test_null_thresholds_turn_quality_gates_off_but_never_privacy() -> None:
         }
     )
     gates = evaluate_gates(metrics(loss=3.0), metrics(loss=2.0), clean_privacy(), config)
-    assert [g.name for g in gates] == ["privacy.canary_completions", "privacy.exposure", "privacy.pii_rate"]
+    assert [g.name for g in gates] == [
+        "privacy.canary_completions",
+        "privacy.exposure",
+        "privacy.pii_rate_increase",
+        "privacy.reproduced_pii",
+    ]
     assert decide(gates) is Decision.PROMOTED
     with pytest.raises(ValueError):
         GatesConfig.model_validate({"privacy": {"max_exposure": None}})

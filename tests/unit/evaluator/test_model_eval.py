@@ -141,7 +141,10 @@ def test_a_model_trained_further_beats_its_base_and_is_promoted(promoted: Evalua
     assert cand.task is not None and prod.task is not None and cand.task.rouge_l > prod.task.rouge_l
     assert cand.health is not None and cand.health.generations > 0
     assert not any(c.completed for c in promoted.privacy.canaries)
-    assert promoted.privacy.pii is not None and promoted.privacy.pii.generations > 0
+    pii = promoted.privacy.pii
+    assert pii is not None and pii.candidate.generations > 0
+    assert pii.reference.generations == pii.candidate.generations  # the same prompts and draws
+    assert {"privacy.pii_rate_increase", "privacy.reproduced_pii"} <= {g.name for g in promoted.gates}
 
 
 def test_a_degraded_model_is_rejected(models: Models, scanner: PiiScanner) -> None:

@@ -20,7 +20,10 @@ def test_markdown_lists_every_gate_with_value_threshold_and_result() -> None:
     for gate in rep.gates:
         assert f"| {gate.name} |" in text
     assert "| task.exact_match_drop | 0.2 | 0.02 | **FAIL** |" in text
-    assert "| privacy.pii_rate | 0.01 | 0.05 | pass |" in text
+    assert (
+        "| privacy.pii_rate_increase | -0.01 |" in text
+        and "| privacy.reproduced_pii | 0 | 0 | pass |" in text
+    )
 
 
 def test_markdown_compares_candidate_and_production_per_source() -> None:
