@@ -17,6 +17,7 @@ import torch
 from confluent_kafka import Consumer
 from transformers import AutoModelForCausalLM
 
+from services.trainer.adapters.lineage import LineageReader
 from services.trainer.core.manifest import ids_digest
 from services.trainer.core.split import is_eval
 from services.writer.adapters.tables import DatasetCounters, init_tables
@@ -150,6 +151,12 @@ def test_post_training_runs_ray_deepspeed_and_publishes_the_model(
     rows = [json.loads(line) for line in (model_dir / manifest["eval_file"]).read_text().splitlines()]
     assert {r["id"] for r in rows} == {i for i in ids if is_eval(i, 0.1)}
     assert {r["source"] for r in rows} == {"helpdesk"} and any("prompt" in r for r in rows)
+    # Lineage: the records list names every snapshot id with its split, and a record leads back here.
+    lineage = LineageReader(dynamodb_client, table_prefix)
+    entries = lineage.entries(lineage.model(run_id))  # checked against ids_digest
+    assert {e.id: e.split for e in entries} == {i: "eval" if is_eval(i, 0.1) else "train" for i in ids}
+    uses, _ = lineage.runs_using([ids[0]])
+    assert [u.run_id for u in uses[ids[0]]] == [run_id]
     assert eval_loss(model_dir / manifest["base_model_dir"], blocks["eval"]) == pytest.approx(base)
     assert manifest["base_model"] == "tuneline/tiny-llama" and manifest["base_model_kind"] == "tiny-built"
     assert (
