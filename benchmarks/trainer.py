@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.report import Row, record
-from services.trainer.core.config import TinyModelConfig, TrainingConfig
+from services.trainer.core.config import TINY_MODEL, TinyModelConfig, TrainingConfig
 from services.trainer.core.formatting import to_example
 from services.trainer.core.job import JobSpec
 
@@ -127,7 +127,13 @@ def main() -> None:
     console = Console()
     tiny = TinyModelConfig(hidden_size=args.hidden, layers=args.layers, intermediate_size=2 * args.hidden)
     base = TrainingConfig(
-        max_steps=args.steps, save_steps=10**6, tiny=tiny, seq_len=args.seq_len, batch_size=args.batch
+        base_model=TINY_MODEL,  # built in prepare(); the shipped default (a pre-trained model) trains LoRA
+        finetune="full",
+        max_steps=args.steps,
+        save_steps=10**6,
+        tiny=tiny,
+        seq_len=args.seq_len,
+        batch_size=args.batch,
     )
     configs = {
         "plain": base.model_copy(

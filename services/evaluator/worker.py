@@ -17,6 +17,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
+from libs.models import resolve_base_model
 from libs.registry import ModelRegistry
 from libs.schemas import (
     Decision,
@@ -126,10 +127,9 @@ def evaluate_run(
         elif manifest.base_model_dir is not None:
             base = candidate_dir / manifest.base_model_dir
             reference = ModelRef(base, str(base), f"base ({manifest.base_model})")
-        else:
-            reference = ModelRef(
-                Path(manifest.base_model), manifest.base_model, f"base ({manifest.base_model})"
-            )
+        else:  # a hub id, a folder, or the embedded default's alias (its cached folder)
+            base_path = resolve_base_model(manifest.base_model)
+            reference = ModelRef(Path(base_path), manifest.base_model, f"base ({manifest.base_model})")
         report = evaluate_candidate(
             run_id=run_id,
             dataset=dataset,

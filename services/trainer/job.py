@@ -29,6 +29,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # progress goes to t
 import boto3  # noqa: E402
 
 from libs.common.logging import configure_logging  # noqa: E402
+from libs.models import is_embedded, resolve_base_model  # noqa: E402
 from services.trainer.adapters.dynamodb import DynamoRunStore  # noqa: E402
 from services.trainer.adapters.model_store import MANIFEST, model_store  # noqa: E402
 from services.trainer.adapters.snapshot import SnapshotReader, SnapshotRecord  # noqa: E402
@@ -88,7 +89,8 @@ def run_training(
             f"{watermark.isoformat()}: need at least one on each side"
         )
 
-    # 3. The base model: built here when it is the embedded tiny one, otherwise a hub id or a folder.
+    # 3. The base model: built here when it is the tiny test model, the cached folder of the embedded
+    # default (converted from its package on first use), otherwise a hub id or a folder.
     phase(store, run.run_id, "base model")
     base_path, base_kind, tokenizer = prepare_base_model(cfg, train, run_dir)
 
@@ -221,6 +223,10 @@ def prepare_base_model(cfg: TrainingConfig, train: dict[str, Example], run_dir: 
         params = build_tiny_base(texts, cfg.tiny, cfg.seq_len, cfg.seed, base)
         log.info("built the embedded tiny base model", extra={"base_model": TINY_MODEL, "parameters": params})
         return str(base), "tiny-built", AutoTokenizer.from_pretrained(base)
+    if is_embedded(cfg.base_model):  # converted once into the cache (libs/models.py), then a folder
+        path = resolve_base_model(cfg.base_model)
+        log.info("embedded base model", extra={"base_model": cfg.base_model, "path": path})
+        return path, "embedded", AutoTokenizer.from_pretrained(path)
     kind = "local" if Path(cfg.base_model).exists() else "hub"
     return cfg.base_model, kind, AutoTokenizer.from_pretrained(cfg.base_model)
 

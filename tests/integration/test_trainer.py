@@ -27,6 +27,8 @@ from tests.integration.trainer_helpers import Trainer, seed_records, wait_for_st
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 TRAINING = {
+    "base_model": "tuneline/tiny-llama",  # fast; tests/integration/test_basemodel.py trains the default
+    "finetune": "full",
     "seq_len": 64,
     "max_steps": 30,
     "batch_size": 8,

@@ -9,12 +9,17 @@ from typing import Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from libs.models import EMBEDDED_MODEL
 from libs.schemas.records import DatasetName
 from services.trainer.core.errors import ConfigError, UnknownDataset
 
-# The embedded default base model: a small Llama-style model and a BPE tokenizer built from the snapshot
-# itself, so the whole pipeline runs offline. Logged and written to the manifest under this name.
+# A small, randomly initialised Llama-style model and a BPE tokenizer built from the snapshot itself: for
+# fast tests of the training path only (it learns nothing useful). Logged and written to the manifest
+# under this name.
 TINY_MODEL: Final = "tuneline/tiny-llama"
+# The default: a real pre-trained instruct model shipped in a Python package (libs/models.py), converted
+# once into a cached Hugging Face folder, so the pipeline fine-tunes a real LLM offline.
+DEFAULT_BASE_MODEL: Final = EMBEDDED_MODEL
 
 
 class _Config(BaseModel):
@@ -72,7 +77,9 @@ class TrainingConfig(_Config):
     """Everything one run needs; stored with the run and in the model's manifest."""
 
     base_model: str = Field(
-        default=TINY_MODEL, min_length=1, description="Hugging Face id, local folder or TINY_MODEL."
+        default=DEFAULT_BASE_MODEL,
+        min_length=1,
+        description="The embedded default, a Hugging Face id, a local folder, or TINY_MODEL (tests).",
     )
     tiny: TinyModelConfig = TinyModelConfig()
     finetune: Literal["full", "lora"] = "full"

@@ -62,7 +62,8 @@ class ModelManifest(_Manifest):
     run_id: RunId
     dataset: DatasetName
     base_model: str = Field(min_length=1)
-    base_model_kind: Literal["hub", "local", "tiny-built"]
+    # embedded: the cached folder of libs.models' embedded default, named by base_model (its alias).
+    base_model_kind: Literal["hub", "local", "tiny-built", "embedded"]
     created_at: AwareDatetime
     data: DataManifest
     training: dict[str, Any] = Field(description="The resolved TrainingConfig.")

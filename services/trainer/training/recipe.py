@@ -22,6 +22,7 @@ import torch
 from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
 
+from libs.models import resolve_base_model
 from services.trainer.core.job import JobSpec
 from services.trainer.training.data import BlockDataset
 from services.trainer.training.deepspeed import deepspeed_config
@@ -43,8 +44,9 @@ def train_loop_per_worker(config: dict[str, Any], use_ray: bool = True) -> dict[
     bf16 = on_gpu and cfg.precision in ("auto", "bf16")
 
     # 2. Model and tokenizer; LoRA adapters when configured.
-    tokenizer = AutoTokenizer.from_pretrained(spec.base_model_path)
-    model = AutoModelForCausalLM.from_pretrained(spec.base_model_path, dtype=torch.float32)
+    base = resolve_base_model(spec.base_model_path)  # the job passes a folder; an alias works too
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     if cfg.finetune == "lora":
         from peft import LoraConfig, get_peft_model
 

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 import yaml
 
+from libs.models import EMBEDDED_MODEL
 from services.trainer.core.config import (
     TINY_MODEL,
     DatasetPolicy,
@@ -23,11 +24,15 @@ def trainer(**support_training: Any) -> TrainerConfig:
     )
 
 
-def test_defaults_are_valid_and_train_the_tiny_model() -> None:
+def test_defaults_are_valid_and_fine_tune_the_embedded_pretrained_model() -> None:
     config = TrainerConfig()
     assert config.defaults == TrainingConfig()
-    assert config.defaults.base_model == TINY_MODEL
+    assert config.defaults.base_model == EMBEDDED_MODEL
     assert 0 < config.defaults.eval_fraction < 1
+
+
+def test_the_tiny_model_is_asked_for_by_name() -> None:
+    assert TrainingConfig(base_model=TINY_MODEL).base_model == TINY_MODEL
 
 
 def test_deep_merge_keeps_siblings_and_does_not_touch_its_inputs() -> None:

@@ -80,6 +80,11 @@ def test_model_manifest_round_trips_through_json() -> None:
     assert TrainingConfig.model_validate(again.training) == TrainingConfig()
 
 
+def test_an_embedded_base_model_is_named_by_its_alias() -> None:
+    manifest = model(base_model="tuneline/smollm2-135m-instruct", base_model_kind="embedded", finetune="lora")
+    assert ModelManifest.model_validate_json(manifest.model_dump_json()).base_model_kind == "embedded"
+
+
 def test_manifests_are_frozen() -> None:
     manifest = model()
     with pytest.raises(ValidationError):
