@@ -20,6 +20,7 @@ __all__ = ["dynamodb_answers", "kafka_answers", "port_open", "wait_until"]
 # dynalite accepts any credentials; boto3 still refuses to sign without some.
 LOCAL_AWS_KEY_ID = "tuneline"
 LOCAL_AWS_SECRET = "tuneline"  # noqa: S105 - not a secret: the local server ignores it
+LOCAL_AWS_REGION = "us-east-1"
 
 
 def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
@@ -30,7 +31,7 @@ def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
         return False
 
 
-def dynamodb_answers(endpoint: str, region: str = "us-east-1", timeout_s: float = 2.0) -> bool:
+def dynamodb_answers(endpoint: str, region: str = LOCAL_AWS_REGION, timeout_s: float = 2.0) -> bool:
     host_port = endpoint.split("://", 1)[-1].rstrip("/")
     host, _, port = host_port.rpartition(":")
     if not port_open(host, int(port)):

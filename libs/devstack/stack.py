@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from libs.devstack.dynalite import DynaliteProcess, install_dynalite
 from libs.devstack.errors import StartError
 from libs.devstack.kafka import KafkaConfig, KafkaProcess, resolve_kafka_jars
-from libs.devstack.probes import dynamodb_answers, kafka_answers, port_open
+from libs.devstack.probes import (
+    LOCAL_AWS_KEY_ID,
+    LOCAL_AWS_REGION,
+    LOCAL_AWS_SECRET,
+    dynamodb_answers,
+    kafka_answers,
+    port_open,
+)
 from libs.devstack.settings import DevStackSettings
 
 
@@ -54,6 +64,37 @@ class DevStack:
         modules = install_dynalite(self.settings.cache_dir)
         self.kafka = KafkaProcess(libs, self.kafka.workdir, self.kafka.config, self.kafka.heap)
         self.dynalite = DynaliteProcess(modules, self.dynalite.workdir, self.dynalite.port)
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.settings.stack_dir / "admin-token"
+
+    def service_env(self) -> dict[str, str]:
+        """Besides the two addresses (``status()``), what every service needs to use this stack: the
+        region and dummy credentials the DynamoDB-compatible server accepts (boto3 will not sign without
+        some), the sanitizer's dev mode (its placeholder pseudonym key is allowed locally) and the
+        admin API token's file (made once, readable by this user only)."""
+        return {
+            "TUNELINE_AWS_REGION": LOCAL_AWS_REGION,
+            "AWS_ACCESS_KEY_ID": LOCAL_AWS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": LOCAL_AWS_SECRET,
+            "TUNELINE_SANITIZER_DEV_MODE": "true",
+            "TUNELINE_ADMIN_TOKEN_FILE": str(self.ensure_admin_token()),
+        }
+
+    def ensure_admin_token(self) -> Path:
+        """The local admin API token's file, created with a random token on first use."""
+        path = self.admin_token_file
+        if path.exists():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another `dev up` made it a moment ago
+            return path
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+        return path
 
     def status(self) -> list[ServerStatus]:
         return [

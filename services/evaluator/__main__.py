@@ -8,9 +8,9 @@ import signal
 import sys
 from typing import Any
 
-import boto3
 from confluent_kafka import Consumer, Producer
 
+from libs.common import aws
 from libs.common.kafka import ensure_topics, kafka_answers, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
@@ -25,8 +25,7 @@ log = logging.getLogger("services.evaluator")
 
 
 def dynamodb_client(settings: EvaluatorSettings) -> Any:
-    shared = settings.shared
-    return boto3.client("dynamodb", endpoint_url=shared.dynamodb_endpoint, region_name=shared.aws_region)
+    return aws.dynamodb_client(settings.shared)
 
 
 def main(config_file: str | None = None) -> int:
@@ -35,7 +34,8 @@ def main(config_file: str | None = None) -> int:
     configure_logging(shared.log_level, shared.log_format)
     try:
         config = load_config(config_file or settings.config_file)
-    except ConfigError as exc:
+        client = dynamodb_client(settings)
+    except (ConfigError, aws.AwsCredentialsMissing) as exc:
         log.error("cannot start: %s", exc)
         return 2
     if not wait_for_kafka(shared.kafka_bootstrap, timeout_s=60):
@@ -43,7 +43,6 @@ def main(config_file: str | None = None) -> int:
         return 2
     if settings.create_topics:
         ensure_topics(shared.kafka_bootstrap, {settings.events_topic: 1, settings.dlq_topic: 1})
-    client = dynamodb_client(settings)
     consumer = Consumer(
         {
             "bootstrap.servers": shared.kafka_bootstrap,

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import boto3
 import uvicorn
 from prometheus_client import REGISTRY
 
+from libs.common import aws
 from libs.common.kafka import ensure_topics, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.registry import ModelRegistry, Production
@@ -31,8 +31,7 @@ log = logging.getLogger("services.trainer")
 
 
 def dynamodb_client(settings: TrainerSettings) -> Any:
-    shared = settings.shared
-    return boto3.client("dynamodb", endpoint_url=shared.dynamodb_endpoint, region_name=shared.aws_region)
+    return aws.dynamodb_client(settings.shared)
 
 
 def model_promoted(production: Production) -> ModelPromoted:
@@ -58,14 +57,14 @@ def main(config_file: str | None = None) -> int:
         token_value = settings.admin_token.get_secret_value() if settings.admin_token else None
         admin_token = load_admin_token(token_value, settings.admin_token_file, settings.insecure_dev)
         config = load_config(Path(config_file) if config_file else settings.config)
-    except ConfigError as exc:
+        client = dynamodb_client(settings)
+    except (ConfigError, aws.AwsCredentialsMissing) as exc:
         log.error("cannot start: %s", exc)
         return 2
     if not wait_for_kafka(shared.kafka_bootstrap, timeout_s=60):
         log.error("Kafka does not answer", extra={"bootstrap": shared.kafka_bootstrap})
         return 2
 
-    client = dynamodb_client(settings)
     if settings.create_tables:
         from services.writer.adapters.tables import init_tables
 

@@ -8,10 +8,10 @@ import sys
 import threading
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from confluent_kafka import Consumer, Producer
 
+from libs.common import aws
 from libs.common.kafka import ensure_topics, kafka_answers
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
@@ -29,16 +29,18 @@ log = logging.getLogger("services.writer")
 def dynamodb_client(settings: WriterSettings) -> Any:
     shared = settings.shared
     config = Config(retries={"mode": "standard"}, max_pool_connections=settings.write_threads + 4)
-    return boto3.client(
-        "dynamodb", endpoint_url=shared.dynamodb_endpoint, region_name=shared.aws_region, config=config
-    )
+    return aws.dynamodb_client(shared, config)
 
 
 def main() -> int:
     settings = get_settings()
     shared = settings.shared
     configure_logging(shared.log_level, shared.log_format)
-    client = dynamodb_client(settings)
+    try:
+        client = dynamodb_client(settings)
+    except aws.AwsCredentialsMissing as exc:
+        log.error("writer cannot start: %s", exc)
+        return 2
     if settings.create_tables:
         init_tables(client, shared.table_prefix)
     if settings.create_topics:

@@ -40,6 +40,20 @@ def test_up_is_idempotent_and_down_stops_everything(tmp_path: Path) -> None:
         assert f"TUNELINE_KAFKA_BOOTSTRAP=127.0.0.1:{env['TUNELINE_DEV_KAFKA_PORT']}" in lines
         assert f"TUNELINE_DYNAMODB_ENDPOINT=http://127.0.0.1:{env['TUNELINE_DEV_DYNAMODB_PORT']}" in lines
 
+        # what it prints is all a service needs: no AWS variables of our own, the writer's tables made
+        bare = {k: v for k, v in env.items() if not k.startswith("AWS_")} | {
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+            "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        script = f'set -a; eval "$({sys.executable} -m libs.cli dev up)"; set +a; '
+        script += f"{sys.executable} -m libs.cli writer init-tables"
+        tables = subprocess.run(
+            ["/bin/bash", "-c", script], env=bare, capture_output=True, text=True, timeout=180, check=False
+        )
+        assert tables.returncode == 0 and "created: " in tables.stderr, tables.stderr
+        assert any(line.startswith("AWS_ACCESS_KEY_ID=") for line in lines)
+
         second = _tuneline(env, "dev", "up")
         assert second.returncode == 0, second.stderr
         assert "already running" in second.stderr
