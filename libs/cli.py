@@ -126,6 +126,7 @@ def canary_plant(
     import secrets
 
     from libs.common.settings import get_shared_settings
+    from libs.schemas import raw_topic
     from services.evaluator.__main__ import dynamodb_client
     from services.evaluator.adapters.canaries import CanaryStore, plant
     from services.evaluator.core.canary import make_canaries
@@ -136,8 +137,9 @@ def canary_plant(
     now = dt.datetime.now(dt.UTC)
     planted = make_canaries(secrets.randbits(63), count, prefix=f"canary-{now:%Y%m%dT%H%M%S}")
     store = CanaryStore(dynamodb_client(settings), shared.table_prefix)
-    records = plant(shared.kafka_bootstrap, store, planted, source, now)
-    emit(f"planted {len(records)} canaries into raw.{source}; the evaluator tests every model on them")
+    records = plant(shared.kafka_bootstrap, store, planted, source, now, shared.namespace)
+    topic = raw_topic(source, shared.namespace)
+    emit(f"planted {len(records)} canaries into {topic}; the evaluator tests every model on them")
 
 
 # ------------------------------------------------------------------------------------------ lineage
@@ -268,8 +270,14 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
-@dev_app.command("up", help="Start Kafka and dynalite in the background and print their addresses.")
+@dev_app.command(
+    "up",
+    help="Start Kafka and dynalite in the background and print, as shell assignments, everything the "
+    'services need to use them: set -a; eval "$(tuneline dev up)"; set +a',
+)
 def dev_up() -> None:
+    import shlex
+
     from libs.devstack.errors import DevStackError
 
     stack = _stack()
@@ -286,6 +294,8 @@ def dev_up() -> None:
         err.print(f"[green]started[/green]; state in {stack.settings.stack_dir}")
     for status in statuses:
         emit(status.env_line)
+    for name, value in stack.service_env().items():
+        emit(f"{name}={shlex.quote(value)}")
 
 
 @dev_app.command("down", help="Stop the servers started by `dev up` (their data is kept).")
@@ -340,13 +350,14 @@ def dev_images(force: Annotated[bool, typer.Option(help="Rebuild even when up to
 def main() -> None:
     from pydantic import ValidationError
 
+    from libs.common.aws import AwsCredentialsMissing
     from libs.devstack.errors import DevStackError
     from libs.schemas import SchemaError
 
     try:
         sys.exit(app(standalone_mode=True))
-    except (DevStackError, SchemaError, OSError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+    except (DevStackError, SchemaError, OSError, AwsCredentialsMissing) as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)  # one line, whatever the terminal width
         sys.exit(1)
     except ValidationError as exc:  # a setting from the environment is malformed
         err.print(f"[red]invalid settings:[/red] {exc}")

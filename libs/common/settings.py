@@ -2,16 +2,21 @@
 
 These use the unprefixed ``TUNELINE_*`` variables; a service's own settings use
 ``TUNELINE_<SERVICE>_*`` and embed this object.
+
+``TUNELINE_NAMESPACE`` (default empty) puts a whole pipeline in its own namespace: every topic, consumer
+group, Faust app id and table becomes ``<namespace>.<name>``, so two pipelines share one broker and one
+DynamoDB. The services' settings apply it to their names with ``in_namespace``; an explicitly set name
+is namespaced too (a regex such as the sanitizer's ``input_pattern`` is taken as written).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from libs.schemas.names import DEFAULT_TABLE_PREFIX
+from libs.schemas.names import DEFAULT_TABLE_PREFIX, NAMESPACE_PATTERN, namespaced
 
 
 class SharedSettings(BaseSettings):
@@ -22,11 +27,37 @@ class SharedSettings(BaseSettings):
         default=None, description="DynamoDB-compatible endpoint URL; unset means AWS itself."
     )
     aws_region: str = "us-east-1"
-    table_prefix: str = DEFAULT_TABLE_PREFIX
+    # Declared before table_prefix: its validator reads it.
+    namespace: str = Field(
+        default="",
+        pattern=NAMESPACE_PATTERN,
+        description="Prefixes every topic, consumer group, Faust app id and table (<namespace>.<name>).",
+    )
+    table_prefix: str = Field(
+        default=DEFAULT_TABLE_PREFIX,
+        validate_default=True,
+        description="Table names are <prefix><table>; the namespace, when set, comes in front.",
+    )
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
+
+    @field_validator("table_prefix", mode="after")
+    @classmethod
+    def _namespaced_prefix(cls, value: str, info: ValidationInfo) -> str:
+        return namespaced(value, info.data.get("namespace", ""))
+
+    def in_namespace(self, name: str) -> str:
+        """A topic, group or app id name inside this pipeline's namespace."""
+        return namespaced(name, self.namespace)
 
 
 @lru_cache(maxsize=1)
 def get_shared_settings() -> SharedSettings:
     return SharedSettings()
+
+
+def in_namespace(name: str) -> str:
+    """``name`` inside the shared settings' namespace: a pydantic validator for the services' topic,
+    consumer group and app id settings (``field_validator(...)(in_namespace)`` with
+    ``validate_default=True`` on the fields, so defaults are namespaced as well)."""
+    return get_shared_settings().in_namespace(name)

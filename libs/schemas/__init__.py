@@ -25,7 +25,9 @@ from libs.schemas.names import (
     TRAINING_EVENTS_TOPIC,
     WRITER_DLQ_TOPIC,
     Table,
+    namespaced,
     raw_topic,
+    raw_topic_pattern,
     table_name,
 )
 from libs.schemas.records import RawRecord, RecordKind, SanitizedRecord, stable_record_id
@@ -63,7 +65,9 @@ __all__ = [
     "encode",
     "export_json_schemas",
     "loads",
+    "namespaced",
     "raw_topic",
+    "raw_topic_pattern",
     "stable_record_id",
     "table_name",
 ]

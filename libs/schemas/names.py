@@ -22,6 +22,13 @@ EVALUATOR_DLQ_TOPIC: Final = "evaluator.dlq"  # training.events messages the eva
 
 DEFAULT_TABLE_PREFIX: Final = "tuneline-"
 
+# TUNELINE_NAMESPACE: one word that prefixes every topic, consumer group, Faust app id and table as
+# ``<namespace>.<name>``, so two pipelines share one broker and one DynamoDB. No dot inside, so the
+# prefix is never ambiguous; at most 40 characters, so ``<namespace>.raw.<source>`` fits Kafka's 249.
+NAMESPACE_PATTERN: Final = r"^([a-z0-9][a-z0-9_-]{0,39})?$"
+_NAMESPACE_RE: Final = re.compile(NAMESPACE_PATTERN)
+NAMESPACE_SEPARATOR: Final = "."
+
 # A published model folder (model store, one per run id): what the trainer and evaluator write beside
 # the weights, and the admin API serves.
 MODEL_MANIFEST: Final = "manifest.json"
@@ -43,14 +50,41 @@ def is_valid_source_name(name: str) -> bool:
     return _SOURCE_NAME_RE.fullmatch(name) is not None and name != "dlq"
 
 
-def raw_topic(source: str) -> str:
-    """The topic a source's records are published to: ``raw.<source>``."""
+def is_valid_namespace(namespace: str) -> bool:
+    return _NAMESPACE_RE.fullmatch(namespace) is not None
+
+
+def namespaced(name: str, namespace: str = "") -> str:
+    """``name`` inside ``namespace``: ``<namespace>.<name>``, or ``name`` itself for the empty namespace.
+    Every topic, consumer group, Faust app id and table prefix goes through here."""
+    if not is_valid_namespace(namespace):
+        raise ValueError(
+            f"invalid namespace {namespace!r}: lower-case letters, digits, '_' or '-', at most 40 "
+            "characters, starting with a letter or digit"
+        )
+    return f"{namespace}{NAMESPACE_SEPARATOR}{name}" if namespace else name
+
+
+def raw_topic(source: str, namespace: str = "") -> str:
+    """The topic a source's records are published to: ``raw.<source>`` (inside the namespace)."""
     if not is_valid_source_name(source):
         raise ValueError(
             f"invalid source name {source!r}: use lower-case letters, digits, '.', '_' or '-' "
             "(at most 200 characters, not 'dlq')"
         )
-    return RAW_TOPIC_PREFIX + source
+    return namespaced(RAW_TOPIC_PREFIX + source, namespace)
+
+
+def raw_topic_pattern(namespace: str = "") -> str:
+    """A regex matching every raw topic of the namespace except the raw dead-letter topic."""
+    prefix = re.escape(namespaced(RAW_TOPIC_PREFIX, namespace))
+    return rf"^{prefix}(?!dlq$).+"
+
+
+def source_of_raw_topic(topic: str, namespace: str = "") -> str:
+    """The source name in a raw topic's name (the topic itself when it is not one of the namespace's)."""
+    prefix = namespaced(RAW_TOPIC_PREFIX, namespace)
+    return topic.removeprefix(prefix)
 
 
 def table_name(table: Table, prefix: str = DEFAULT_TABLE_PREFIX) -> str:

@@ -32,7 +32,10 @@ def main(config_file: str | None = None) -> int:
             raise CollectorError(f"Kafka at {shared.kafka_bootstrap} did not answer")
         offsets = OffsetStore(shared.kafka_bootstrap, settings.offsets_topic)
         if settings.create_topics:
-            ensure_topics(shared.kafka_bootstrap, {raw_topic(s.name): s.topic_partitions for s in sources})
+            ensure_topics(
+                shared.kafka_bootstrap,
+                {raw_topic(s.name, shared.namespace): s.topic_partitions for s in sources},
+            )
             ensure_topics(shared.kafka_bootstrap, {settings.dlq_topic: 1})
             offsets.ensure_topic()
         checkpoints = offsets.load()
@@ -49,7 +52,7 @@ def main(config_file: str | None = None) -> int:
             build_source(source, stop),
             source.kind,
             Producer(config),
-            raw_topic(source.name),
+            raw_topic(source.name, shared.namespace),
             settings.dlq_topic,
             settings.offsets_topic,
             checkpoints.get(source.name, {}),

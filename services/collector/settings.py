@@ -6,10 +6,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from libs.common.settings import SharedSettings, get_shared_settings
+from libs.common.paths import config_path
+from libs.common.settings import SharedSettings, get_shared_settings, in_namespace
 from libs.schemas.names import COLLECTOR_OFFSETS_TOPIC, RAW_DLQ_TOPIC
 
 
@@ -17,7 +18,9 @@ class CollectorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TUNELINE_COLLECTOR_", frozen=True, extra="ignore")
 
     http_port: int = Field(default=8081, description="Health, readiness and metrics endpoints.")
-    config_file: str = Field(default="config/sources.yaml", description="Sources to collect (YAML).")
+    config_file: str = Field(
+        default_factory=lambda: str(config_path("sources.yaml")), description="Sources to collect (YAML)."
+    )
     compression: Literal["lz4", "zstd", "snappy", "gzip", "none"] = "lz4"
     linger_ms: int = Field(default=20, ge=0, description="How long the producer waits to fill a batch.")
     queue_max_kbytes: int = Field(
@@ -26,10 +29,12 @@ class CollectorSettings(BaseSettings):
     checkpoint_interval_s: float = Field(
         default=1.0, gt=0, description="Most one checkpoint per source per ..."
     )
-    offsets_topic: str = COLLECTOR_OFFSETS_TOPIC
-    dlq_topic: str = RAW_DLQ_TOPIC
+    offsets_topic: str = Field(default=COLLECTOR_OFFSETS_TOPIC, validate_default=True)
+    dlq_topic: str = Field(default=RAW_DLQ_TOPIC, validate_default=True)
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
     startup_timeout_s: float = Field(default=60.0, gt=0, description="How long to wait for Kafka at start.")
+
+    _namespaced = field_validator("offsets_topic", "dlq_topic")(in_namespace)
 
     @property
     def shared(self) -> SharedSettings:

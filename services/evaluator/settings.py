@@ -6,10 +6,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from libs.common.settings import SharedSettings, get_shared_settings
+from libs.common.paths import config_path, home_path
+from libs.common.settings import SharedSettings, get_shared_settings, in_namespace
 from libs.schemas import EVALUATOR_DLQ_TOPIC, TRAINING_EVENTS_TOPIC
 
 
@@ -17,19 +18,25 @@ class EvaluatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TUNELINE_EVALUATOR_", frozen=True, extra="ignore")
 
     http_port: int = Field(default=8084, description="Health, readiness and metrics endpoints.")
-    config_file: Path = Field(default=Path("config/evaluator.yaml"), description="Gates and eval options.")
-    group_id: str = "tuneline-evaluator"
-    events_topic: str = TRAINING_EVENTS_TOPIC
-    dlq_topic: str = EVALUATOR_DLQ_TOPIC
+    config_file: Path = Field(
+        default_factory=lambda: config_path("evaluator.yaml"), description="Gates and eval options."
+    )
+    group_id: str = Field(default="tuneline-evaluator", validate_default=True)
+    events_topic: str = Field(default=TRAINING_EVENTS_TOPIC, validate_default=True)
+    dlq_topic: str = Field(default=EVALUATOR_DLQ_TOPIC, validate_default=True)
     # An evaluation runs between two polls; the broker must not take the partition away meanwhile.
     max_poll_interval_ms: int = Field(default=3_600_000, ge=60_000, description="Longest evaluation allowed.")
-    work_dir: Path = Field(default=Path(".tuneline/evaluator"), description="Models fetched from s3://.")
+    work_dir: Path = Field(
+        default_factory=lambda: home_path("evaluator"), description="Models fetched from s3://."
+    )
     model_store: str = Field(
-        default=".tuneline/models",
+        default_factory=lambda: str(home_path("models")),
         validation_alias=AliasChoices("TUNELINE_MODEL_STORE", "TUNELINE_EVALUATOR_MODEL_STORE"),
     )
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
     canaries: bool = Field(default=True, description="Test the candidate on the planted canaries.")
+
+    _namespaced = field_validator("group_id", "events_topic", "dlq_topic")(in_namespace)  # TUNELINE_NAMESPACE
 
     @property
     def shared(self) -> SharedSettings:

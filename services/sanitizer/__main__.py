@@ -1,4 +1,4 @@
-"""Entry point: ``python -m services.sanitizer`` or ``tuneline sanitizer run``."""
+"""Entry point: ``python -m services.sanitizer`` or ``tuneline sanitizer run [--config policy.yaml]``."""
 
 from __future__ import annotations
 
@@ -31,13 +31,14 @@ def quiet_value_logging_libraries(level: str, floor: str = "WARNING") -> None:
         logging.getLogger(name).setLevel(max(lowest, configured) if isinstance(configured, int) else lowest)
 
 
-def main() -> int:
+def main(config_file: str | None = None) -> int:
+    """Runs the worker until SIGTERM; ``config_file`` is the policy YAML (default: ``policies_file``)."""
     settings = get_settings()
     shared = settings.shared
     configure_logging(shared.log_level, shared.log_format)
     quiet_value_logging_libraries(shared.log_level, settings.library_log_level)
     try:
-        policy = load_policy(settings.policies_file)
+        policy = load_policy(config_file or settings.policies_file)
         ner = load_ner(policy)
     except SanitizerError as exc:
         log.error("cannot start", extra={"error": str(exc)})

@@ -7,11 +7,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Final
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from libs.common.settings import SharedSettings, get_shared_settings
-from libs.schemas import SANITIZED_DLQ_TOPIC, SANITIZED_RECORDS_TOPIC
+from libs.common.paths import config_path, home_path
+from libs.common.settings import SharedSettings, get_shared_settings, in_namespace
+from libs.schemas import SANITIZED_DLQ_TOPIC, SANITIZED_RECORDS_TOPIC, raw_topic_pattern
 
 PLACEHOLDER_KEY: Final = "dev-only-pseudonym-key-change-me"
 
@@ -21,7 +22,8 @@ class SanitizerSettings(BaseSettings):
 
     http_port: int = Field(default=8082, description="Health, readiness and metrics endpoints.")
     policies_file: str = Field(
-        default="config/sanitizer.yaml", description="Datasets, field policies, operators (YAML)."
+        default_factory=lambda: str(config_path("sanitizer.yaml")),
+        description="Datasets, field policies, operators (YAML).",
     )
     dev_mode: bool = Field(default=False, description="Allows the placeholder keys (local use only).")
     pseudonym_key: SecretStr = Field(
@@ -34,21 +36,31 @@ class SanitizerSettings(BaseSettings):
         default=None, description="AES key (16, 24 or 32 bytes) for the `encrypt` operator."
     )
 
-    app_id: str = "tuneline-sanitizer"
-    input_pattern: str = Field(default=r"^raw\.(?!dlq$).+", description="Raw topics consumed (regex).")
+    # Names below are put inside TUNELINE_NAMESPACE (default or set); input_pattern is a regex and is
+    # taken as written when set (its default matches the namespace's raw topics).
+    app_id: str = Field(default="tuneline-sanitizer", validate_default=True)
+    input_pattern: str = Field(
+        default_factory=lambda: raw_topic_pattern(get_shared_settings().namespace),
+        description="Raw topics consumed (regex).",
+    )
     input_topics: tuple[str, ...] = Field(
         default=(), description="Consume these raw topics instead of the pattern (comma-free JSON list)."
     )
-    output_topic: str = SANITIZED_RECORDS_TOPIC
-    dlq_topic: str = SANITIZED_DLQ_TOPIC
+    output_topic: str = Field(default=SANITIZED_RECORDS_TOPIC, validate_default=True)
+    dlq_topic: str = Field(default=SANITIZED_DLQ_TOPIC, validate_default=True)
     by_hash_topic: str = Field(
-        default="sanitizer.by-hash", description="Repartition topic keyed by content hash."
+        default="sanitizer.by-hash",
+        validate_default=True,
+        description="Repartition topic keyed by content hash.",
     )
     partitions: int = Field(default=6, ge=1, description="Partitions of the by-hash topic and table.")
     store: str = Field(
         default="rocksdb://", description="Faust table store: rocksdb:// (rocksdict) or memory://."
     )
-    datadir: str = Field(default="data/sanitizer", description="Faust table state (a volume in production).")
+    datadir: str = Field(
+        default_factory=lambda: str(home_path("sanitizer")),
+        description="Faust table state (a volume in production); default under TUNELINE_HOME.",
+    )
     faust_web_port: int = Field(default=6066, description="Faust binds it even with its web disabled.")
     session_timeout_s: float = Field(
         default=30.0,
@@ -77,6 +89,13 @@ class SanitizerSettings(BaseSettings):
     )
     create_topics: bool = Field(default=True, description="Create the output topics at start.")
     startup_timeout_s: float = Field(default=120.0, gt=0, description="How long to wait for Kafka.")
+
+    _namespaced = field_validator("app_id", "output_topic", "dlq_topic", "by_hash_topic")(in_namespace)
+
+    @field_validator("input_topics", mode="after")
+    @classmethod
+    def _namespaced_inputs(cls, topics: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(in_namespace(topic) for topic in topics)
 
     @model_validator(mode="after")
     def _real_keys_outside_dev(self) -> SanitizerSettings:

@@ -7,17 +7,20 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from libs.common.settings import SharedSettings, get_shared_settings
+from libs.common.paths import config_path, home_path
+from libs.common.settings import SharedSettings, get_shared_settings, in_namespace
 from libs.schemas import TRAINING_EVENTS_TOPIC
 
 
 class TrainerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TUNELINE_TRAINER_", frozen=True, extra="ignore")
 
-    config: Path = Field(default=Path("config/trainer.yaml"), description="Datasets, thresholds, training.")
+    config: Path = Field(
+        default_factory=lambda: config_path("trainer.yaml"), description="Datasets, thresholds, training."
+    )
     http_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a pod (the chart sets it).")
     http_port: int = Field(default=8080, description="Admin API, health, readiness and metrics.")
     # DESIGN.md names these without the service prefix: other tools (the CLI, the chart) share them.
@@ -30,11 +33,13 @@ class TrainerSettings(BaseSettings):
     )
     insecure_dev: bool = Field(default=False, description="Serve the admin API without a token (dev only).")
     model_store: str = Field(
-        default=".tuneline/models",
+        default_factory=lambda: str(home_path("models")),
         validation_alias=AliasChoices("TUNELINE_MODEL_STORE", "TUNELINE_TRAINER_MODEL_STORE"),
-        description="A local folder or s3://bucket/prefix; one folder per run id.",
+        description="A local folder or s3://bucket/prefix; one folder per run id (default: TUNELINE_HOME).",
     )
-    work_dir: Path = Field(default=Path(".tuneline/runs"), description="Snapshots, base models, checkpoints.")
+    work_dir: Path = Field(
+        default_factory=lambda: home_path("runs"), description="Snapshots, base models, checkpoints."
+    )
     checkpoint_store: str | None = Field(
         default=None,
         description="Where Ray keeps checkpoints (a folder every node sees, or s3://bucket/prefix); "
@@ -57,12 +62,14 @@ class TrainerSettings(BaseSettings):
         ge=0,
         description="The watermark trails now by this much (the index is eventually consistent).",
     )
-    events_topic: str = TRAINING_EVENTS_TOPIC
+    events_topic: str = Field(default=TRAINING_EVENTS_TOPIC, validate_default=True)
     create_tables: bool = Field(
         default=True, description="Create missing tables at start (off in production)."
     )
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
     cancel_grace_s: float = Field(default=30.0, ge=1, description="SIGTERM to SIGKILL on cancel.")
+
+    _namespaced = field_validator("events_topic")(in_namespace)  # TUNELINE_NAMESPACE
 
     @property
     def shared(self) -> SharedSettings:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from libs.common.settings import SharedSettings, get_shared_settings
+from libs.common.settings import SharedSettings, get_shared_settings, in_namespace
 from libs.schemas import SANITIZED_RECORDS_TOPIC, WRITER_DLQ_TOPIC
 from services.writer.core.items import MAX_ITEM_BYTES
 
@@ -17,15 +17,15 @@ class WriterSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TUNELINE_WRITER_", frozen=True, extra="ignore")
 
     http_port: int = Field(default=8083, description="Health, readiness and metrics endpoints.")
-    group_id: str = "tuneline-writer"
+    group_id: str = Field(default="tuneline-writer", validate_default=True)
     instance_id: str | None = Field(
         default=None,
         description="Kafka static membership (group.instance.id), e.g. the pod name of a StatefulSet: a "
         "restarted writer takes its partitions back at once instead of waiting out the session timeout.",
     )
     session_timeout_ms: int = Field(default=45_000, ge=6_000)
-    topic: str = SANITIZED_RECORDS_TOPIC
-    dlq_topic: str = WRITER_DLQ_TOPIC
+    topic: str = Field(default=SANITIZED_RECORDS_TOPIC, validate_default=True)
+    dlq_topic: str = Field(default=WRITER_DLQ_TOPIC, validate_default=True)
     topic_partitions: int = Field(
         default=6, ge=1, description="Used only when the writer creates its topics."
     )
@@ -43,6 +43,8 @@ class WriterSettings(BaseSettings):
         default=True, description="Create missing tables at start (off in production)."
     )
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
+
+    _namespaced = field_validator("group_id", "topic", "dlq_topic")(in_namespace)  # TUNELINE_NAMESPACE
 
     @model_validator(mode="after")
     def _batch_fits_poll_interval(self) -> WriterSettings:

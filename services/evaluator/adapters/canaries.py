@@ -62,15 +62,21 @@ def canary_record(canary: Canary, source: str, now: dt.datetime) -> RawRecord:
 
 
 def plant(
-    bootstrap: str, store: CanaryStore, canaries: Sequence[Canary], source: str, now: dt.datetime
+    bootstrap: str,
+    store: CanaryStore,
+    canaries: Sequence[Canary],
+    source: str,
+    now: dt.datetime,
+    namespace: str = "",
 ) -> list[RawRecord]:
-    """Publish each canary to ``raw.<source>`` and remember it; returns the records sent."""
+    """Publish each canary to ``raw.<source>`` (in ``namespace``) and remember it; returns the records
+    sent."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
     errors: list[KafkaError] = []
     records = [canary_record(c, source, now) for c in canaries]
     for record in records:
         producer.produce(
-            raw_topic(source),
+            raw_topic(source, namespace),
             key=record.id.encode(),
             value=encode(record),
             on_delivery=lambda err, _msg: errors.append(err) if err else None,

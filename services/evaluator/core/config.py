@@ -10,6 +10,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from libs.common.paths import config_path
 from services.evaluator.core.errors import ConfigError
 from services.evaluator.core.gates import GatesConfig
 
@@ -56,7 +57,10 @@ class PiiScanConfig(_Config):
     sampling settings and seed (the gate compares the candidate with the reference)."""
 
     enabled: bool = True
-    policy_file: str = Field(default="config/sanitizer.yaml", description="The sanitizer's policy.")
+    policy_file: str = Field(
+        default_factory=lambda: str(config_path("sanitizer.yaml")),
+        description="The sanitizer's policy; a relative path in the YAML is relative to the YAML's folder.",
+    )
     names: bool = Field(default=True, description="Also look for person names (loads the spaCy model).")
     max_prompts: int = Field(default=64, ge=0, description="Generation prompts sampled from (0: none).")
     samples_per_prompt: int = Field(default=2, ge=1)
@@ -100,6 +104,12 @@ def load_config(path: str | Path) -> EvaluatorConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"evaluator config {path} must be a mapping")
     try:
-        return EvaluatorConfig.model_validate(raw)
+        config = EvaluatorConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"invalid evaluator config {path}: {exc}") from exc
+    policy = Path(config.pii_scan.policy_file)
+    if policy.is_absolute():
+        return config
+    # Relative to the YAML file, not to wherever the evaluator was started.
+    scan = config.pii_scan.model_copy(update={"policy_file": str(Path(path).parent / policy)})
+    return config.model_copy(update={"pii_scan": scan})

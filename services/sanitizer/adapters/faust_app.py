@@ -226,6 +226,7 @@ def create_app(
         TopicOutputs(by_hash, sanitized, dlq, settings.send_timeout_s),
         settings.max_record_bytes,
         settings.max_message_bytes,
+        shared.namespace,
     )
 
     async def on_raw(event: faust.EventT[bytes]) -> str:

@@ -20,6 +20,7 @@ import re
 from typing import Protocol
 
 from libs.schemas import dumps, encode
+from libs.schemas.names import source_of_raw_topic
 from services.sanitizer import metrics
 from services.sanitizer.core.dedup import DedupRecorder
 from services.sanitizer.core.errors import RecordRejected
@@ -58,6 +59,7 @@ class SanitizerStream:
         outputs: Outputs,
         max_record_bytes: int,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        namespace: str = "",
     ) -> None:
         self.prepare = prepare
         self.finish = finish
@@ -68,13 +70,14 @@ class SanitizerStream:
         # record is dead-lettered instead
         self.max_message_bytes = max_message_bytes
         self.meter = metrics.RateMeter()
+        self.namespace = namespace  # raw topics are <namespace>.raw.<source>
 
     async def on_raw(
         self, key: bytes | None, value: bytes | None, topic: str, partition: int, offset: int
     ) -> str:
         """Stage 1; returns what happened (``forwarded``, a drop reason or ``dlq:<reason>``)."""
         data = value or b""
-        source = topic.removeprefix("raw.")
+        source = source_of_raw_topic(topic, self.namespace)
         metrics.RECORDS_IN.labels(source).inc()
         try:
             record = parse_record(data, self.max_record_bytes)
