@@ -6,7 +6,7 @@ about the products of a fictional company, generated from a seed.
 
 from examples.domain import HeldOutQuestion, held_out_questions
 from examples.people import SENSITIVE, Planted, PlantedKind
-from examples.systems import SOURCES_FILE, ExampleSystems, start_example_systems
+from examples.systems import SOURCES_FILE, ExampleSystems, start_example_systems, write_sanitizer_policy
 
 __all__ = [
     "SENSITIVE",
@@ -17,4 +17,5 @@ __all__ = [
     "PlantedKind",
     "held_out_questions",
     "start_example_systems",
+    "write_sanitizer_policy",
 ]

@@ -39,6 +39,7 @@ AGENTS: Final = ("Noor Halvorsen", "Teodor Brandt", "Lucia Ferreira", "Malik Ose
 
 class PlantedKind(StrEnum):
     NAME = "name"
+    FIRST_NAME = "first_name"  # a first name written on its own ("Thanks,\nMei")
     EMAIL = "email"
     PHONE = "phone"
     ADDRESS = "address"
@@ -51,7 +52,8 @@ class PlantedKind(StrEnum):
 
 # What the pipeline promises never to pass on: checked against the sanitized topic, the records table
 # and generations. Account ids and order numbers are business identifiers the policy keeps; addresses
-# are only in the customers table, which the example sources do not collect.
+# are only in the customers table, which the example sources do not collect. First names on their own
+# are personal too, but short ("Mei"): check them as whole words (see ``ExampleSystems.planted_values``).
 SENSITIVE: Final = frozenset(
     {
         PlantedKind.NAME,

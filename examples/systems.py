@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+import yaml
+
 from examples.applogs import AppLogWriter
+from examples.domain import sanitizer_policy_overrides
 from examples.helpdesk import HelpDesk, Trickle
 from examples.kb_api import KbServer, KnowledgeBase, make_articles, planted_in
 from examples.people import SENSITIVE, Planted, PlantedKind
@@ -88,6 +92,25 @@ class ExampleSystems:
         wanted = set(kinds)
         return sorted({p.value for p in self.planted() if p.kind in wanted}, key=lambda v: (-len(v), v))
 
+    def leaks(self, data: object, kinds: Iterable[PlantedKind] = SENSITIVE) -> list[Planted]:
+        """The planted values of ``kinds`` found in ``data``: a text, or a decoded record (every string
+        in its dicts and lists is searched; search decoded JSON, not its escaped text). Values match as
+        substrings, except first names, which match as whole words only ("Mei" is not in "Meissner")."""
+        texts = list(_strings(data))
+        wanted = set(kinds)
+        found = []
+        for p in self.planted():
+            if p.kind not in wanted:
+                continue
+            if p.kind is PlantedKind.FIRST_NAME:
+                word = re.compile(rf"\b{re.escape(p.value)}\b")
+                hit = any(word.search(t) for t in texts)
+            else:
+                hit = any(p.value in t for t in texts)
+            if hit:
+                found.append(p)
+        return found
+
     def wait_for_logs(self, timeout_s: float | None = None) -> None:
         """Block until the log writer has written all its entries."""
         self.logs.join(timeout_s)
@@ -107,6 +130,31 @@ class ExampleSystems:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _strings(data: object) -> Iterator[str]:
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _strings(key)
+            yield from _strings(value)
+    elif isinstance(data, list | tuple):
+        for value in data:
+            yield from _strings(value)
+
+
+def write_sanitizer_policy(base: str | Path, out: str | Path) -> Path:
+    """``base`` (a sanitizer policy such as config/sanitizer.yaml) with the example company's vocabulary
+    added to ``names.extra_stop_words``, written to ``out``: use it for the sanitizer and for the
+    evaluator's PII scan, or "Quill Sync" and "Aster Pay" are taken for people's names."""
+    policy = yaml.safe_load(Path(base).read_text())
+    names = policy.setdefault("names", {})
+    extra = sanitizer_policy_overrides()["names"]["extra_stop_words"]
+    names["extra_stop_words"] = sorted({*names.get("extra_stop_words", []), *extra})
+    path = Path(out)
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return path
 
 
 def start_example_systems(

@@ -224,6 +224,10 @@ class TicketGenerator:
                 f"{agent.split()[0]}\n{SUPPORT_TEAM}",
             )
         )
+        text = f"{question}\n{answer}"
+        for first, full in ((customer.first_name, customer.name), (agent.split()[0], agent)):
+            if len(re.findall(rf"\b{first}\b", text)) > text.count(full):
+                planted.append(Planted(PlantedKind.FIRST_NAME, first, "helpdesk"))
         subject = rng.choice((issue.title, f"{issue.code} on my {issue.product}", f"Problem: {issue.code}"))
         return Ticket(
             id=ticket_id,

@@ -10,8 +10,8 @@ import httpx
 import sqlalchemy as sa
 import yaml
 
-from examples import SOURCES_FILE, PlantedKind, start_example_systems
-from examples.domain import sanitizer_policy_overrides, vocabulary
+from examples import SOURCES_FILE, PlantedKind, start_example_systems, write_sanitizer_policy
+from examples.domain import vocabulary
 from examples.people import AGENTS, FIRST_NAMES, LAST_NAMES
 from services.collector.core.config import LogSourceConfig, SqlSourceConfig, parse_sources
 from services.collector.core.http import HttpSourceConfig
@@ -75,8 +75,25 @@ def test_vocabulary_holds_product_names_and_no_person_names(tmp_path: Path) -> N
     assert {"nimbus", "hub", "quill", "sync", "aster", "pay", "tandem", "mesh", "larkspur"} <= words
     people = {w.lower() for w in (*FIRST_NAMES, *LAST_NAMES)} | {w.lower() for a in AGENTS for w in a.split()}
     assert not words & people
-    merged = yaml.safe_load((REPO / "config" / "sanitizer.yaml").read_text())
-    merged["names"].update(sanitizer_policy_overrides()["names"])
-    path = tmp_path / "sanitizer.yaml"
-    path.write_text(yaml.safe_dump(merged))
-    assert "quill" in {w.lower() for w in load_policy(path).names.extra_stop_words}
+    path = write_sanitizer_policy(REPO / "config" / "sanitizer.yaml", tmp_path / "sanitizer.yaml")
+    stop_words = {w.lower() for w in load_policy(path).names.extra_stop_words}
+    assert words <= stop_words
+    assert load_policy(path).datasets == load_policy(REPO / "config" / "sanitizer.yaml").datasets
+
+
+def test_leaks_match_first_names_as_whole_words(tmp_path: Path) -> None:
+    systems = start_example_systems(tmp_path, tickets=40, log_lines=1, log_rate=100)
+    try:
+        firsts = [p for p in systems.planted() if p.kind is PlantedKind.FIRST_NAME]
+        assert firsts
+        name = firsts[0].value
+        every = list(PlantedKind)
+        assert systems.leaks(f"Thanks,\n{name}\n", every) == [firsts[0]]
+        assert systems.leaks(f"x{name.lower()}y {name}s", every) == []
+        assert systems.leaks("nothing personal here") == []
+        email = next(p for p in systems.planted() if p.kind is PlantedKind.EMAIL)
+        assert email in systems.leaks(f"<{email.value}>")
+        record = {"content": "ok", "fields": {"sign_off": [f"Thanks,\n{name}"]}}
+        assert systems.leaks(record, every) == [firsts[0]]  # decoded records are searched string by string
+    finally:
+        systems.stop()
