@@ -10,10 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from examples import SOURCES_FILE, start_example_systems
+from examples.helpdesk import HelpDesk
 from libs.schemas.names import raw_topic
+from libs.schemas.records import RawRecord
+from services.collector.adapters.sql import SqlSource
+from services.collector.core.config import SqlSourceConfig
+from services.collector.core.items import Emit
 from tests.integration.collector_helpers import Collector, Message, read_all
 
 pytestmark = pytest.mark.integration
@@ -100,3 +106,32 @@ def test_collector_reads_every_example_system(
         assert collector.stop() == 0
     finally:
         systems.stop()
+
+
+def test_helpdesk_on_postgresql_read_by_the_sql_source(postgres_url: str, unique_id: str) -> None:
+    """The same tables on PostgreSQL (its own database), read by the collector's SQL source as
+    examples/sources.yaml configures it."""
+    database = f"helpdesk_{unique_id}".replace("-", "_").lower()
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
+    admin.dispose()
+    url = sa.make_url(postgres_url).set(database=database).render_as_string(hide_password=False)
+    desk = HelpDesk(url, seed=11)
+    made = desk.create(50, anchor=dt.datetime.now(dt.UTC))
+    desk.add(2, now=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=10))
+    desk.close()
+
+    config = yaml.safe_load(SOURCES_FILE.read_text())["sources"][0]
+    del config["url_env"]
+    source = SqlSource(SqlSourceConfig.model_validate({**config, "url": url}))
+    source.open({})
+    try:
+        items = list(source.poll())
+    finally:
+        source.close()
+    records = [RawRecord.model_validate_json(i.value) for i in items if isinstance(i, Emit)]
+    assert len(records) == len(items) == 52
+    assert [r.fields["id"] for r in records] == list(range(1, 53))
+    assert records[0].fields["question"] == made[0].question
+    assert records[0].content.endswith(made[0].answer)
