@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
+from functools import partial
 
 from libs.common.kafka import ensure_topics, kafka_answers, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
+from services.sanitizer.adapters.raw_topics import NewTopicWatcher, list_topic_names, wait_for_raw_topics
 from services.sanitizer.build import keys_from_settings, load_ner
 from services.sanitizer.core.errors import SanitizerError
 from services.sanitizer.core.policy import load_policy
@@ -59,15 +63,32 @@ def main(config_file: str | None = None) -> int:
                 settings.by_hash_topic: settings.partitions,
             },
         )
-    sanitizer = create_app(settings, policy, keys_from_settings(settings), ner)
+    subscribed = threading.Event()
     ops = OpsServer(
-        settings.http_port, ready=lambda: (kafka_answers(shared.kafka_bootstrap), "kafka")
+        settings.http_port,
+        ready=lambda: (subscribed.is_set() and kafka_answers(shared.kafka_bootstrap), "kafka, raw topics"),
     ).start()
+    watcher = None
+    if not settings.input_topics:
+        list_names = partial(list_topic_names, shared.kafka_bootstrap)
+        stopping = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stopping.set())
+        topics = wait_for_raw_topics(list_names, settings.input_pattern, stopping)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        if not topics:
+            ops.stop()
+            return 0
+        settings = settings.model_copy(update={"input_topics": tuple(topics)})
+        watcher = NewTopicWatcher(list_names, settings.input_pattern, topics, settings.topic_refresh_s)
+    sanitizer = create_app(settings, policy, keys_from_settings(settings), ner)
+    subscribed.set()
     log.info(
         "sanitizer starting",
         extra={
             "app_id": settings.app_id,
-            "input": settings.input_pattern,
+            "input": list(settings.input_topics),
             "key_id": settings.pseudonym_key_id,
         },
     )
@@ -81,9 +102,13 @@ def main(config_file: str | None = None) -> int:
     quiet_value_logging_libraries(
         shared.log_level, settings.library_log_level
     )  # again, should the Worker have set levels
+    if watcher is not None:
+        watcher.start()
     try:
         worker.execute_from_commandline()  # runs until SIGTERM/SIGINT; exits the process itself
     finally:
+        if watcher is not None:
+            watcher.stop()
         ops.stop()
     return 0
 

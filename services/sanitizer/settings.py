@@ -41,7 +41,13 @@ class SanitizerSettings(BaseSettings):
     app_id: str = Field(default="tuneline-sanitizer", validate_default=True)
     input_pattern: str = Field(
         default_factory=lambda: raw_topic_pattern(get_shared_settings().namespace),
-        description="Raw topics consumed (regex).",
+        description="Raw topics consumed (regex, matched in full): resolved against the broker's topics at "
+        "start and every topic_refresh_s, since Faust cannot subscribe by pattern.",
+    )
+    topic_refresh_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the pattern is matched again; a new raw topic restarts the worker to read it.",
     )
     input_topics: tuple[str, ...] = Field(
         default=(), description="Consume these raw topics instead of the pattern (comma-free JSON list)."

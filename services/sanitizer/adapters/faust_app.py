@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -195,12 +194,9 @@ def create_app(
         web_enabled=False,
         web_port=settings.faust_web_port,
     )
-    if settings.input_topics:
-        raw = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
-    else:
-        raw = app.topic(
-            pattern=re.compile(settings.input_pattern), key_serializer="raw", value_serializer="raw"
-        )
+    if not settings.input_topics:  # Faust cannot subscribe by pattern: __main__ resolves it first
+        raise ValueError("the sanitizer needs its raw topics by name (input_topics)")
+    raw = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
     by_hash = app.topic(
         settings.by_hash_topic,
         partitions=settings.partitions,
