@@ -56,14 +56,13 @@ class ServiceProcess:
 
 
 def sanitizer_env(bootstrap: str, unique_id: str, datadir: Path, **settings: str) -> dict[str, str]:
-    """The environment of a sanitizer worker with test ports, a throw-away key and state folder;
-    ``settings`` are ``TUNELINE_SANITIZER_<NAME>`` values (upper-cased here)."""
+    """The environment of a sanitizer worker with test ports, a throw-away key and state folder, and
+    the default (shipped) policy; ``settings`` are ``TUNELINE_SANITIZER_<NAME>`` values (upper-cased)."""
     return {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "TUNELINE_KAFKA_BOOTSTRAP": bootstrap,
         "TUNELINE_SANITIZER_PSEUDONYM_KEY": "integration-test-key-" + unique_id * 3,
-        "TUNELINE_SANITIZER_POLICIES_FILE": str(ROOT / "config" / "sanitizer.yaml"),
         "TUNELINE_SANITIZER_PARTITIONS": "2",
         "TUNELINE_SANITIZER_STORE": "memory://",
         "TUNELINE_SANITIZER_DATADIR": str(datadir),
