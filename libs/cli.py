@@ -81,6 +81,7 @@ def evaluate(
     from libs.registry import ModelRegistry
     from services.evaluator.__main__ import dynamodb_client
     from services.evaluator.adapters.canaries import CanaryStore
+    from services.evaluator.adapters.training_data import TrainingRecords
     from services.evaluator.core.config import load_config
     from services.evaluator.settings import get_settings
     from services.evaluator.worker import evaluate_run
@@ -102,9 +103,13 @@ def evaluate(
                 tasks[phase] = bar.add_task(phase, total=total)
             bar.update(tasks[phase], completed=done, total=total)
 
+        config = load_config(settings.config_file)
+        training = TrainingRecords.from_client(
+            client, prefix, settings.index_shards, config.pii_scan.max_training_records
+        )
         outcome = evaluate_run(
             run.run_id, run.dataset, run.model_uri, ModelRegistry(client, prefix),
-            load_config(settings.config_file), settings.work_dir, canaries, progress, promote=promote,
+            config, settings.work_dir, canaries, progress, promote=promote, training=training,
         )  # fmt: skip
     report = outcome.report
     for gate in report.gates:

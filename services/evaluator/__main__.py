@@ -16,6 +16,7 @@ from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
 from libs.registry import ModelRegistry
 from services.evaluator.adapters.canaries import CanaryStore
+from services.evaluator.adapters.training_data import TrainingRecords
 from services.evaluator.core.config import load_config
 from services.evaluator.core.errors import ConfigError
 from services.evaluator.settings import EvaluatorSettings, get_settings
@@ -64,6 +65,9 @@ def main(config_file: str | None = None) -> int:
         settings.work_dir,
         settings.events_topic,
         settings.dlq_topic,
+        TrainingRecords.from_client(
+            client, shared.table_prefix, settings.index_shards, config.pii_scan.max_training_records
+        ),
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stopping.set())

@@ -36,6 +36,7 @@ from services.evaluator.adapters.canaries import CanaryStore
 from services.evaluator.adapters.evaluate import ModelRef, evaluate_candidate
 from services.evaluator.adapters.model_eval import Progress
 from services.evaluator.adapters.report_files import save_report
+from services.evaluator.adapters.training_data import TrainingRecords
 from services.evaluator.core.canary import Canary
 from services.evaluator.core.config import EvaluatorConfig
 from services.evaluator.core.examples import EvalExample
@@ -110,12 +111,18 @@ def evaluate_run(
     canaries: list[Canary],
     progress: Progress | None = None,
     promote: bool = True,
+    training: TrainingRecords | None = None,
 ) -> Outcome:
     """Evaluate a run's model against its dataset's production model (or its base model when there is
-    none), save the report beside the model, record it, and promote when the gates pass."""
+    none), save the report beside the model, record it, and promote when the gates pass. ``training``
+    reads the run's train records for the reproduced-PII check (without it: the eval split only)."""
     candidate_dir = local_model(model_uri, work_dir)
     manifest = ModelManifest.model_validate_json((candidate_dir / "manifest.json").read_text())
     examples = read_examples(candidate_dir, manifest)
+    scan = config.pii_scan
+    training_texts: list[str] = []
+    if training is not None and scan.enabled and scan.training_records:
+        training_texts = training.texts(candidate_dir, manifest)
     for _attempt in range(PROMOTE_ATTEMPTS):
         production = registry.production(dataset)
         if production is not None and production.run_id != run_id:
@@ -139,6 +146,7 @@ def evaluate_run(
             config=config,
             canaries=canaries,
             progress=progress,
+            training_texts=training_texts,
         )
         report = save_report(report, candidate_dir / REPORT_DIR, loss_curve(candidate_dir))
         report_uri = f"{model_uri.rstrip('/')}/{REPORT_DIR}/{REPORT_JSON}"
@@ -175,9 +183,10 @@ class EvaluationWorker:
         work_dir: Path,
         events_topic: str,
         dlq_topic: str,
+        training: TrainingRecords | None = None,
     ) -> None:
         self.consumer, self.producer, self.registry, self.canaries = consumer, producer, registry, canaries
-        self.config, self.work_dir = config, work_dir
+        self.config, self.work_dir, self.training = config, work_dir, training
         self.events_topic, self.dlq_topic = events_topic, dlq_topic
         self.stopping = threading.Event()
         self.healthy = True
@@ -224,6 +233,7 @@ class EvaluationWorker:
                     self.config,
                     self.work_dir,
                     canaries,
+                    training=self.training,
                 )
             except Exception as exc:  # a model that cannot be evaluated is reported, never retried forever
                 log.exception("evaluation failed", extra={"run_id": event.run_id})

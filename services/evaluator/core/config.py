@@ -67,6 +67,14 @@ class PiiScanConfig(_Config):
     temperature: float = Field(default=1.0, gt=0.0)
     max_new_tokens: int = Field(default=64, ge=1)
     include_greedy: bool = Field(default=True, description="Also scan the greedy generations (free).")
+    training_records: bool = Field(
+        default=True,
+        description="Search the run's train records (read back from the records table) for reproduced "
+        "values, besides the eval split beside the model.",
+    )
+    max_training_records: int | None = Field(
+        default=200_000, ge=1, description="Train records read for that search; null: all of them."
+    )
 
 
 class EvaluatorConfig(_Config):
