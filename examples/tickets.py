@@ -4,8 +4,10 @@ Ticket ``n`` depends only on the seed, ``n`` and the customer pool size, never o
 made, so a trickle of new tickets continues the same sequence. Each ticket is one of:
 
 - an original: a customer describes one of the known problems (``domain.ISSUES``) in their own words,
-  with their name, e-mail and phone in the text, sometimes an order number or an API key pasted by
-  mistake; the answer wraps the problem's canonical fix in a greeting and a sign-off;
+  as an e-mail (greeting, name, account, context, sometimes an order number or an API key pasted by
+  mistake, a sign-off with e-mail or phone; answered with a greeting, the problem's canonical fix and
+  the agent's name) or through the contact form (the problem in a sentence, then name and e-mail or
+  phone; answered with the fix first);
 - an exact duplicate of an earlier ticket (the form submitted twice): same subject, question, answer;
 - a near duplicate of an earlier ticket (re-filed with a small edit): same answer, a question that
   differs by a line or a word.
@@ -31,7 +33,8 @@ DEFAULT_CUSTOMERS: Final = 60
 EXACT_DUPLICATE_RATE: Final = 0.05
 NEAR_DUPLICATE_RATE: Final = 0.07
 MAX_ORIGINAL_SIMILARITY: Final = 0.6
-MIN_NEAR_SIMILARITY: Final = 0.93
+MIN_NEAR_SIMILARITY: Final = 0.95  # MinHash with 128 permutations estimates within about 0.03
+WEB_FORM_RATE: Final = 0.3  # short tickets from the contact form, answered with the fix first
 TICKET_SPACING: Final = dt.timedelta(minutes=37)
 
 
@@ -112,6 +115,11 @@ _SIGNOFFS: Final = (
     "Cheers,\n{name}\nPhone: {phone}",
     "Kind regards,\n{name}\nYou can call me at {phone} or write to {email}.",
 )
+_FORM_FOOTERS: Final = (
+    "Sent from the contact form by {name} <{email}>",
+    "{name}, {phone}",
+    "Name: {name}\nE-mail: {email}\nPhone: {phone}",
+)
 _ANSWER_OPENINGS: Final = (
     "Hi {first},\n\nthanks for reaching out.",
     "Hello {first},\n\nsorry for the trouble, and thank you for the details.",
@@ -178,20 +186,11 @@ class TicketGenerator:
         seen.append(shingles)
         return ticket
 
-    def _draft(self, ticket_id: int, issue: Issue, rng: random.Random) -> Ticket:
-        customer = self.people[rng.randrange(len(self.people))]
-        planted = [
-            Planted(PlantedKind.NAME, customer.name, "helpdesk"),
-            Planted(PlantedKind.ACCOUNT_ID, customer.account_id, "helpdesk"),
-        ]
-        values = {
-            "name": customer.name,
-            "first": customer.first_name,
-            "account": customer.account_id,
-            "email": customer.email,
-            "phone": customer.phone,
-            "team": SUPPORT_TEAM,
-        }
+    @staticmethod
+    def _email_question(
+        issue: Issue, rng: random.Random, values: dict[str, str], planted: list[Planted]
+    ) -> str:
+        """A ticket written as an e-mail: greeting, who, the problem, context, the ask, a sign-off."""
         signoff = rng.choice(_SIGNOFFS)
         parts = [
             rng.choice(_GREETINGS),
@@ -210,20 +209,42 @@ class TicketGenerator:
             parts.append(f"In case it helps, this is the key we use: {key}")
             planted.append(Planted(PlantedKind.API_KEY, key, "helpdesk"))
         parts.append(rng.choice(_ASKS))
-        question = _paragraphs(parts) + "\n\n" + signoff.format(**values)
-        for kind in (PlantedKind.EMAIL, PlantedKind.PHONE):
-            value = customer.email if kind is PlantedKind.EMAIL else customer.phone
+        return _paragraphs(parts) + "\n\n" + signoff.format(**values)
+
+    def _draft(self, ticket_id: int, issue: Issue, rng: random.Random) -> Ticket:
+        customer = self.people[rng.randrange(len(self.people))]
+        planted = [Planted(PlantedKind.NAME, customer.name, "helpdesk")]
+        values = {
+            "name": customer.name,
+            "first": customer.first_name,
+            "account": customer.account_id,
+            "email": customer.email,
+            "phone": customer.phone,
+            "team": SUPPORT_TEAM,
+        }
+        agent = rng.choice(AGENTS)
+        if rng.random() < WEB_FORM_RATE:  # the contact form: the problem in a line or two, then who
+            question = f"{rng.choice(issue.symptoms)} {rng.choice(_ASKS)}\n\n" + rng.choice(
+                _FORM_FOOTERS
+            ).format(**values)
+            answer = f"{issue.fix}\n\n{rng.choice(_ANSWER_CLOSINGS)}\n{SUPPORT_TEAM}"
+        else:
+            question = self._email_question(issue, rng, values, planted)
+            answer = "\n\n".join(
+                (
+                    rng.choice(_ANSWER_OPENINGS).format(**values),
+                    issue.fix,
+                    rng.choice(_ANSWER_CLOSINGS),
+                    f"{agent.split()[0]}\n{SUPPORT_TEAM}",
+                )
+            )
+        for kind, value in (
+            (PlantedKind.EMAIL, customer.email),
+            (PlantedKind.PHONE, customer.phone),
+            (PlantedKind.ACCOUNT_ID, customer.account_id),
+        ):
             if value in question:
                 planted.append(Planted(kind, value, "helpdesk"))
-        agent = rng.choice(AGENTS)
-        answer = "\n\n".join(
-            (
-                rng.choice(_ANSWER_OPENINGS).format(**values),
-                issue.fix,
-                rng.choice(_ANSWER_CLOSINGS),
-                f"{agent.split()[0]}\n{SUPPORT_TEAM}",
-            )
-        )
         text = f"{question}\n{answer}"
         for first, full in ((customer.first_name, customer.name), (agent.split()[0], agent)):
             if len(re.findall(rf"\b{first}\b", text)) > text.count(full):
@@ -269,16 +290,23 @@ def _near_copy(source: Ticket, ticket_id: int, rng: random.Random) -> Ticket:
     """The original re-filed with a small edit; an edit that moves the text too far is replaced by a
     subject prefix, so every near copy stays well above the sanitizer's similarity threshold."""
     original = word_shingles(content_of(source))
-    edit = rng.randrange(3)
+    edit = rng.randrange(5)
     subject, question = source.subject, source.question
-    if edit == 0:
-        body, sep, signoff = question.rpartition("\n\n")
-        question = f"{body}\n{rng.choice(_NEAR_EDITS)}{sep}{signoff}"
-    elif edit == 1:
+    body, sep, footer = question.rpartition("\n\n")
+    if edit == 0:  # a line added
+        question = f"{body}\n{rng.choice(_NEAR_EDITS)}{sep}{footer}"
+    elif edit == 1:  # another greeting (e-mails) or the footer re-typed (contact form)
         first_line, _, rest = question.partition("\n")
-        question = f"{rng.choice([g for g in _GREETINGS if g != first_line])}\n{rest}"
+        greetings = [g for g in _GREETINGS if g != first_line]
+        question = f"{rng.choice(greetings)}\n{rest}" if first_line in _GREETINGS else f"{body}{sep}{footer}."
+    elif edit == 2:  # the ask shouted
+        question = f"{body.rstrip('.?!')}!!{sep}{footer}"
+    elif edit == 3:  # typed in lower case
+        question = f"{body.lower()}{sep}{footer}"
+    else:
+        subject = rng.choice(("Re: ", "Fwd: ", "[Resent] ")) + subject
     copy = _copy(source, ticket_id, TicketKind.NEAR_DUPLICATE, question, subject)
-    if edit == 2 or jaccard(word_shingles(content_of(copy)), original) < MIN_NEAR_SIMILARITY:
+    if jaccard(word_shingles(content_of(copy)), original) < MIN_NEAR_SIMILARITY:
         prefix = rng.choice(("Re: ", "Fwd: ", "[Resent] "))
         copy = _copy(source, ticket_id, TicketKind.NEAR_DUPLICATE, source.question, prefix + subject)
     return copy
