@@ -31,6 +31,8 @@ from examples.demo.pipeline import (
 )
 
 console = Console(highlight=False)
+if not console.is_terminal:  # a log file: long lines rather than wrapped ones
+    console = Console(highlight=False, width=200)
 
 
 def base_model_folder(model_dir: Path) -> str:
@@ -68,10 +70,21 @@ def run(args: argparse.Namespace) -> int:
         )
         t1 = time.monotonic()
         last = None
-        with Live(console=console, refresh_per_second=2, transient=False) as live:
-            for last in pipeline.watch(timeout_s=args.timeout):
-                live.update(render.live(last, time.monotonic() - t0, sizing.threshold_records))
-        assert last is not None  # watch() yields at least once or raises
+        if console.is_terminal:
+            with Live(console=console, refresh_per_second=2, transient=False) as live:
+                for last in pipeline.watch(timeout_s=args.timeout):
+                    live.update(render.live(last, time.monotonic() - t0, sizing.threshold_records))
+        else:  # a log file or CI: one line when the phase changes, and every 15 s
+            said, said_at = "", 0.0
+            for last in pipeline.watch(timeout_s=args.timeout, refresh_s=2.0):
+                line = render.progress_line(last)
+                if line != said or time.monotonic() - said_at > 15:
+                    console.print(f"{time.monotonic() - t0:5.0f} s  {line}")
+                    said, said_at = line, time.monotonic()
+            if last is not None:
+                console.print(render.live(last, time.monotonic() - t0, sizing.threshold_records))
+        if last is None:  # watch() yields at least once or raises; kept for the type checker
+            raise DemoError("the pipeline was never observed")
         result = pipeline.result(last)
         seconds["collect, train, evaluate"] = time.monotonic() - t1
         model_dir = Path(str(result.run.model_uri))
@@ -87,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         if args.keep_running:
             console.print(
                 f"\nthe stack keeps running. admin API: {pipeline.admin_url}  token: {pipeline.admin_token}\n"
-                f"  curl -H 'Authorization: Bearer {pipeline.admin_token}' {pipeline.admin_url}/v1/trainings\n"
+                f"  curl -H 'Authorization: Bearer {pipeline.admin_token}' "
+                f"{pipeline.admin_url}/v1/trainings\n"
                 f"stop it with: .venv/bin/python -m examples.demo down"
             )
         return 0

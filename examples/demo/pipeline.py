@@ -26,6 +26,15 @@ import yaml
 from examples.demo.monitor import LagProbe, PipelineView, TrainingView, scrape
 from libs.devstack.process import DaemonProcess
 from libs.devstack.servers import free_port
+from libs.schemas.names import (
+    DEFAULT_TABLE_PREFIX,
+    RAW_DLQ_TOPIC,
+    RAW_TOPIC_PREFIX,
+    SANITIZED_RECORDS_TOPIC,
+    Table,
+    namespaced,
+    table_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +122,33 @@ def start_local_stack(state_dir: Path, keep_running: bool) -> Infra:
     stack = DevStack(settings)
     statuses, _ = stack.up()
     address = {s.name: s.address for s in statuses}
-    return Infra(address["kafka"], address["dynamodb"], stop=lambda: None if keep_running else stack.down())
+
+    def stop() -> None:
+        if not keep_running:
+            stack.down()
+
+    return Infra(address["kafka"], address["dynamodb"], stop=stop)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The pipeline's topic and consumer group names inside its namespace."""
+
+    namespace: str
+
+    def name(self, name: str) -> str:
+        return namespaced(name, self.namespace)
+
+    @property
+    def raw_prefix(self) -> str:
+        return self.name(RAW_TOPIC_PREFIX)
+
+    @property
+    def sanitized(self) -> str:
+        return self.name(SANITIZED_RECORDS_TOPIC)
+
+    def is_raw(self, topic: str) -> bool:
+        return topic.startswith(self.raw_prefix) and topic != self.name(RAW_DLQ_TOPIC)
 
 
 @dataclass
@@ -144,7 +179,8 @@ class DemoPipeline:
         self.seed = seed
         self.admin_token = secrets.token_urlsafe(24)
         self.ports = {name: free_port() for name in SERVICES}
-        self.table_prefix = f"{namespace}-tuneline-" if namespace else "tuneline-"
+        self.table_prefix = namespaced(DEFAULT_TABLE_PREFIX, namespace)
+        self.topics = Topics(namespace)
         self._infra = infra
         self._own_infra = infra is None
         self._systems: Any = None
@@ -212,6 +248,8 @@ class DemoPipeline:
 
     # --------------------------------------------------------------------------------------- config
     def _write_configs(self) -> dict[str, Path]:
+        from examples.domain import sanitizer_policy_overrides
+
         folder = self.workdir / "config"
         folder.mkdir(parents=True, exist_ok=True)
         trainer = yaml.safe_load((REPO_CONFIG / "trainer.yaml").read_text())
@@ -225,13 +263,19 @@ class DemoPipeline:
         evaluator = _merge(
             yaml.safe_load((REPO_CONFIG / "evaluator.yaml").read_text()), self.sizing.evaluator
         )
-        evaluator.setdefault("pii_scan", {})["policy_file"] = str(REPO_CONFIG / "sanitizer.yaml")
+        # The company's own vocabulary (product and menu names) is not a person's name: the policy the
+        # sanitizer and the evaluator's PII scan use says so, as an operator's would.
+        policy = _merge(
+            yaml.safe_load((REPO_CONFIG / "sanitizer.yaml").read_text()), sanitizer_policy_overrides()
+        )
         paths = {
             "trainer": folder / "trainer.yaml",
             "evaluator": folder / "evaluator.yaml",
-            "sanitizer": REPO_CONFIG / "sanitizer.yaml",
+            "sanitizer": folder / "sanitizer.yaml",
             "sources": self._systems.sources_file,
         }
+        evaluator.setdefault("pii_scan", {})["policy_file"] = str(paths["sanitizer"])
+        paths["sanitizer"].write_text(yaml.safe_dump(policy, sort_keys=False))
         paths["trainer"].write_text(yaml.safe_dump(trainer, sort_keys=False))
         paths["evaluator"].write_text(yaml.safe_dump(evaluator, sort_keys=False))
         return paths
@@ -243,7 +287,6 @@ class DemoPipeline:
             "TUNELINE_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
             "TUNELINE_DYNAMODB_ENDPOINT": infra.dynamodb_endpoint,
             "TUNELINE_AWS_REGION": "us-east-1",
-            "TUNELINE_TABLE_PREFIX": self.table_prefix,
             "TUNELINE_NAMESPACE": self.namespace,
             "TUNELINE_LOG_FORMAT": "json",
             "TUNELINE_ADMIN_TOKEN": self.admin_token,
@@ -339,12 +382,11 @@ class DemoPipeline:
         scraped, missing = scrape(self._http, urls)
         view = PipelineView.of(scraped)
         view.unreachable = missing
-        prefix = f"{self.namespace}." if self.namespace else ""
         if self._lag is not None:
-            raw = [t for t in self._lag.topics(f"{prefix}raw.") if not t.endswith("raw.dlq")]
+            raw = self.raw_topics()
             view.lag = {
-                "sanitizer": self._lag.lag(f"{prefix}tuneline-sanitizer", raw) if raw else None,
-                "writer": self._lag.lag(f"{prefix}tuneline-writer", [f"{prefix}sanitized.records"]),
+                "sanitizer": self._lag.lag(self.topics.name("tuneline-sanitizer"), raw) if raw else None,
+                "writer": self._lag.lag(self.topics.name("tuneline-writer"), [self.topics.sanitized]),
             }
         with contextlib.suppress(httpx.HTTPError):
             runs = self.runs()
@@ -370,6 +412,15 @@ class DemoPipeline:
             time.sleep(refresh_s)
         raise DemoError(f"no decision within {timeout_s:.0f} s; {self.logs_hint()}")
 
+    def run_to_decision(self, timeout_s: float) -> DemoResult:
+        """``watch`` without showing anything: the result once the evaluator has decided."""
+        last: PipelineView | None = None
+        for last in self.watch(timeout_s):  # noqa: B007 - the last view is the one wanted
+            pass
+        if last is None:
+            raise DemoError("the pipeline was never observed")
+        return self.result(last)
+
     def result(self, view: PipelineView) -> DemoResult:
         if view.training is None:
             raise DemoError("no training run")
@@ -377,6 +428,14 @@ class DemoPipeline:
         if evaluation is None:
             raise DemoError(f"run {view.training.run_id} has no evaluation")
         return DemoResult(view.training, self.runs(), evaluation, view)
+
+    def raw_topics(self) -> list[str]:
+        if self._lag is None:
+            return []
+        return [t for t in self._lag.topics(self.topics.raw_prefix) if self.topics.is_raw(t)]
+
+    def table(self, table: Table) -> str:
+        return table_name(table, self.table_prefix)
 
     def drain(self, timeout_s: float = 120.0) -> PipelineView:
         """Stop the collector and wait until the sanitizer and the writer have consumed everything it

@@ -55,7 +55,8 @@ def live(view: PipelineView, elapsed_s: float, threshold: int) -> RenderableType
     table.add_row(
         "stored (DynamoDB)",
         _n(sum(view.stored.values())),
-        f"{_by(view.stored)}; lag {_n(view.lag.get('writer'))}; support {_n(stored_support)} / threshold {threshold}",
+        f"{_by(view.stored)}; lag {_n(view.lag.get('writer'))}; "
+        f"support {_n(stored_support)} / threshold {threshold}",
     )
     run = view.training
     if run is None:
@@ -70,6 +71,15 @@ def live(view: PipelineView, elapsed_s: float, threshold: int) -> RenderableType
     if view.unreachable:
         status.append(f"   (not answering yet: {', '.join(view.unreachable)})", style="dim")
     return Group(table, status)
+
+
+def progress_line(view: PipelineView) -> str:
+    """The live view in one line, for a log."""
+    return (
+        f"collected {_n(sum(view.collected.values()))}, sanitized {_n(sum(view.sanitizer_out.values()))}, "
+        f"stored {_n(sum(view.stored.values()))}, duplicates {_n(view.duplicates)}, "
+        f"PII {_n(sum(view.pii.values()))} | {phase_of(view)}"
+    )
 
 
 @dataclass(frozen=True)
