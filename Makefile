@@ -1,5 +1,5 @@
 # Every target installs what it needs (scripts/setup.sh is idempotent and fast when done).
-.PHONY: setup lint format test test-unit test-integration bench bench-quick demo demo-down clean
+.PHONY: setup lint format test test-unit test-integration test-e2e bench bench-quick demo demo-down clean
 
 PY := .venv/bin/python
 
@@ -15,9 +15,13 @@ format: setup
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-# Unit and integration tests against real Kafka and DynamoDB-compatible servers.
+# Everything: unit, integration (real Kafka and DynamoDB-compatible servers), slow (the real base model)
+# and the end-to-end pipeline (the demo at a smaller scale). -m "" lifts pyproject's unit-only default.
 test: setup
-	$(PY) -m pytest -m "not e2e"
+	$(PY) -m pytest -m ""
+
+test-e2e: setup
+	$(PY) -m pytest -m e2e
 
 test-unit: setup
 	$(PY) -m pytest
