@@ -176,7 +176,12 @@ class TicketGenerator:
     # -- originals --
 
     def _original(self, ticket_id: int, rng: random.Random) -> Ticket:
-        issue = ISSUES[rng.randrange(len(ISSUES))]
+        # Every run of len(ISSUES) originals covers each problem once, in a seeded order: even a small
+        # help desk has every problem (and the held-out questions' answers) in it.
+        block, slot = divmod(len(self._originals), len(ISSUES))
+        order = list(ISSUES)
+        random.Random(f"{self.seed}:issues:{block}").shuffle(order)
+        issue = order[slot]
         seen = self._shingles.setdefault(issue.code, [])
         for _ in range(50):  # re-draw until the text is far enough from earlier tickets on the issue
             ticket = self._draft(ticket_id, issue, rng)
@@ -301,8 +306,8 @@ def _near_copy(source: Ticket, ticket_id: int, rng: random.Random) -> Ticket:
         question = f"{rng.choice(greetings)}\n{rest}" if first_line in _GREETINGS else f"{body}{sep}{footer}."
     elif edit == 2:  # the ask shouted
         question = f"{body.rstrip('.?!')}!!{sep}{footer}"
-    elif edit == 3:  # typed in lower case
-        question = f"{body.lower()}{sep}{footer}"
+    elif edit == 3:  # re-typed without the line break after the first line
+        question = question.replace("\n", " ", 1)
     else:
         subject = rng.choice(("Re: ", "Fwd: ", "[Resent] ")) + subject
     copy = _copy(source, ticket_id, TicketKind.NEAR_DUPLICATE, question, subject)

@@ -76,6 +76,12 @@ def test_personal_data_and_keys_are_in_the_text_and_all_listed() -> None:
     assert len(formats) >= 3  # phone numbers written several ways
 
 
+def test_every_problem_appears_even_in_a_small_help_desk() -> None:
+    originals = [t for t in TicketGenerator(seed=9).take(30) if t.kind is TicketKind.ORIGINAL]
+    assert len(originals) >= len(ISSUES_BY_CODE)
+    assert {t.issue_code for t in originals} == set(ISSUES_BY_CODE)
+
+
 def test_held_out_questions_are_not_in_the_data_but_their_answers_are() -> None:
     tickets = TicketGenerator().take(400)
     questions = held_out_questions()
