@@ -68,7 +68,7 @@ class Row:
         if self.min_ratio is not None:
             parts.append(f">= {self.min_ratio:g}x")
         if self.min_value is not None:
-            parts.append(f">= {_number(self.min_value)} {self.unit}")
+            parts.append(f">= {self.min_value:,g} {self.unit}".rstrip())
         return ", ".join(parts) or "-"
 
 
@@ -88,9 +88,11 @@ def load(path: Path) -> list[Row]:
     return [Row(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _number(value: float) -> str:
+def _number(value: float, unit: str = "?") -> str:
     if not math.isfinite(value):
         return "n/a"
+    if not unit:  # a share or a score: always three decimals
+        return f"{value:.3f}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 10:
@@ -100,10 +102,11 @@ def _number(value: float) -> str:
 
 def cells(row: Row) -> tuple[str, str, str, str, str, str, str]:
     """stage, figure, value, baseline, ratio, target, verdict: as text."""
-    value = f"{_number(row.value)} {row.unit}".strip()
+    value = f"{_number(row.value, row.unit)} {row.unit}".strip()
     baseline = "-"
     if row.baseline is not None:
-        baseline = f"{_number(row.baseline)}" + (f" ({row.baseline_label})" if row.baseline_label else "")
+        label = f" ({row.baseline_label})" if row.baseline_label else ""
+        baseline = _number(row.baseline, row.unit) + label
     ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x"
     verdict = {True: "met", False: "MISSED", None: ""}[row.met]
     figure = row.figure + (f" [{row.note}]" if row.note else "")

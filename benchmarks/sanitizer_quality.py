@@ -189,7 +189,7 @@ def main() -> None:
             if shown >= args.show_misses:
                 break
     say("\nALL TARGETS MET" if ok else "\nSOME TARGETS MISSED")
-    vanilla_label = f"vanilla Presidio, {len(vanilla_samples)} of the records"
+    vanilla_label = f"vanilla Presidio, {len(vanilla_samples)} records"
     record(
         *(
             Row("sanitizer", f"recall, {cat}", ours.recall(by_cat[cat]), "", theirs.recall(by_cat[cat]),
