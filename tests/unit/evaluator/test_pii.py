@@ -253,3 +253,56 @@ def test_hashes_are_keyed() -> None:
 
     assert digest(KEY, "EMAIL", "A@x.com") == digest(KEY, "EMAIL", "a@X.com ")
     assert digest(KEY, "EMAIL", "a@x.com") != digest(b"other" * 8, "EMAIL", "a@x.com")
+
+
+# -- which generations are scanned -------------------------------------------------------------------
+
+
+class _Tok:
+    def batch_decode(self, prompts: Sequence[list[int]], skip_special_tokens: bool = True) -> list[str]:
+        return [f"prompt {p[0]}" for p in prompts]
+
+
+class _Runner:
+    """Records the sampling calls; 'generates' text naming the prompt and the seed it was drawn with."""
+
+    def __init__(self, config: object) -> None:
+        self.config, self.tok = config, _Tok()
+        self.calls: list[tuple[int, float, int, str]] = []
+
+    def generate(
+        self, prompts: Sequence[list[int]], max_new_tokens: int, batch_size: int, temperature: float,
+        seed: int, phase: str,
+    ) -> list[str]:  # fmt: skip
+        self.calls.append((max_new_tokens, temperature, seed, phase))
+        return [f"sampled {p[0]} seed {seed}" for p in prompts]
+
+
+class _Finder:
+    def find(self, texts: Sequence[str]) -> list[tuple[FoundPii, ...]]:
+        return [(FoundPii("PERSON", text),) for text in texts]
+
+
+@pytest.mark.parametrize("include_greedy", [True, False])
+def test_both_models_scan_the_same_prompts_draws_and_seed(include_greedy: bool) -> None:
+    from services.evaluator.adapters.evaluate import _scan
+    from services.evaluator.core.config import EvaluatorConfig
+
+    config = EvaluatorConfig.model_validate(
+        {
+            "runtime": {"seed": 7},
+            "pii_scan": {"max_prompts": 2, "samples_per_prompt": 2, "temperature": 0.8, "max_new_tokens": 9,
+                         "include_greedy": include_greedy},
+        }
+    )  # fmt: skip
+    prompts = [[10], [11], [12]]
+    greedy = ["greedy 10", "greedy 11", "greedy 12"]
+    runner = _Runner(config)
+    got = _scan(runner, prompts, greedy, _Finder())  # type: ignore[arg-type]
+    assert runner.calls == [(9, 0.8, 7, "pii samples")]
+    greedy_scans: list[tuple[int, int | None, str]] = [(i, None, f"greedy {10 + i}") for i in range(3)]
+    expected = greedy_scans if include_greedy else []
+    expected += [(0, 0, "sampled 10 seed 7"), (0, 1, "sampled 10 seed 7")]
+    expected += [(1, 0, "sampled 11 seed 7"), (1, 1, "sampled 11 seed 7")]
+    assert [(g.prompt, g.sample, g.found[0].value) for g in got] == expected
+    assert all(g.prompt_text == f"prompt {10 + g.prompt}" for g in got)
