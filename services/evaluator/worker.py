@@ -40,7 +40,7 @@ from services.evaluator.adapters.training_data import TrainingRecords
 from services.evaluator.core.canary import Canary
 from services.evaluator.core.config import EvaluatorConfig
 from services.evaluator.core.examples import EvalExample
-from services.evaluator.core.report import REPORT_JSON, EvaluationReport, event_metrics
+from services.evaluator.core.report import REPORT_JSON, EvaluationReport, event_metrics, stored_report
 from services.trainer.adapters.model_store import model_store
 from services.trainer.core.manifest import ModelManifest
 
@@ -152,7 +152,7 @@ def evaluate_run(
         report_uri = f"{model_uri.rstrip('/')}/{REPORT_DIR}/{REPORT_JSON}"
         if model_uri.startswith("s3://"):  # the report joins the model it describes
             model_store(model_uri).publish(REPORT_DIR, candidate_dir / REPORT_DIR)
-        registry.put_evaluation(run_id, dataset, report.decision.value, report.model_dump(mode="json"))
+        registry.put_evaluation(run_id, dataset, report.decision.value, stored_report(report))
         if report.decision is not Decision.PROMOTED or not promote:
             return Outcome(report, False, report_uri)
         expected = production.run_id if production is not None else None

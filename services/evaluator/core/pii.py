@@ -155,6 +155,11 @@ class PiiComparison(_Frozen):
     candidate: PiiStats
     reference: PiiStats
     spans: list[FlaggedSpan] = Field(default_factory=list, description="Every flagged value, redacted.")
+    spans_omitted: NonNegativeInt = Field(
+        default=0,
+        description="Spans left out of this copy to fit a size limit (the registry's); the report files "
+        "beside the model list them all.",
+    )
 
     @property
     def reproduced(self) -> list[FlaggedSpan]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Final, Literal
 
@@ -80,6 +81,35 @@ def event_metrics(report: EvaluationReport) -> dict[str, float]:
     return out
 
 
+# DynamoDB refuses items over 400 KB; the registry's copy of a report stays well below that.
+STORED_REPORT_MAX_BYTES: Final = 300_000
+
+
+def stored_report(report: EvaluationReport, max_bytes: int = STORED_REPORT_MAX_BYTES) -> dict[str, Any]:
+    """The report as the registry stores it: whole when it fits in ``max_bytes`` of JSON, else with the
+    least telling flagged spans left out (reproduced ones are kept first, then the candidate's that the
+    reference did not write, then the rest) and their number in ``spans_omitted``."""
+    full = report.model_dump(mode="json")
+    pii = report.privacy.pii
+    if pii is None or len(json.dumps(full)) <= max_bytes:
+        return full
+    ranked = sorted(
+        pii.spans,
+        key=lambda s: (not s.reproduced, s.model != "candidate" or s.in_other_model, s.model != "candidate"),
+    )
+    without = len(json.dumps(full)) - sum(len(json.dumps(s.model_dump(mode="json"))) + 2 for s in pii.spans)
+    room, kept = max_bytes - without - 64, []
+    for span in ranked:
+        size = len(json.dumps(span.model_dump(mode="json"))) + 2
+        if size > room:
+            break
+        kept.append(span)
+        room -= size
+    trimmed = pii.model_copy(update={"spans": kept, "spans_omitted": len(pii.spans) - len(kept)})
+    privacy = report.privacy.model_copy(update={"pii": trimmed})
+    return report.model_copy(update={"privacy": privacy}).model_dump(mode="json")
+
+
 def _num(value: float | None, digits: int = 4) -> str:
     if value is None:
         return "–"
@@ -134,7 +164,7 @@ def _pii_section(pii: PiiComparison) -> list[str]:
     for entity in sorted(cand.entities.keys() | ref.entities.keys()):
         rows.append([entity, str(cand.entities.get(entity, 0)), str(ref.entities.get(entity, 0))])
     lines += _table(["", "candidate", "reference"], rows)
-    if not pii.spans:
+    if not pii.spans and not pii.spans_omitted:
         return [*lines, "", "No value was flagged."]
     lines += [
         "",
@@ -162,6 +192,8 @@ def _pii_section(pii: PiiComparison) -> list[str]:
     ]
     header = ["model", "prompt", "sample", "type", "masked", "hash", "in prompt", "in training data"]
     lines += _table([*header, "other model too", "reproduced"], span_rows)
+    if pii.spans_omitted:
+        lines += ["", f"{pii.spans_omitted} more spans are listed in the report files beside the model."]
     return lines
 
 

@@ -3,6 +3,7 @@ training-data values reproduced, and a report that shows every flagged span with
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pytest
@@ -306,3 +307,31 @@ def test_both_models_scan_the_same_prompts_draws_and_seed(include_greedy: bool) 
     expected += [(1, 0, "sampled 11 seed 7"), (1, 1, "sampled 11 seed 7")]
     assert [(g.prompt, g.sample, g.found[0].value) for g in got] == expected
     assert all(g.prompt_text == f"prompt {10 + g.prompt}" for g in got)
+
+
+def test_the_registry_copy_of_a_huge_report_keeps_the_leaks_and_fits() -> None:
+    from services.evaluator.core.pii import FlaggedSpan
+    from services.evaluator.core.report import EvaluationReport, stored_report
+
+    def span(i: int, model: str, reproduced: bool = False) -> FlaggedSpan:
+        return FlaggedSpan.model_validate(
+            {"model": model, "prompt": i, "sample": 0, "entity": "PERSON", "masked": "J*** S***",
+             "digest": f"{i:010x}", "in_prompt": False, "in_training_data": reproduced,
+             "in_other_model": False, "reproduced": reproduced}
+        )  # fmt: skip
+
+    spans = [span(i, "reference") for i in range(2000)] + [span(i, "candidate") for i in range(2000)]
+    spans.append(span(9999, "candidate", reproduced=True))
+    pii = PiiComparison(
+        candidate=comparison((1, 2), (1, 2)).candidate, reference=comparison((1, 2), (1, 2)).reference
+    )
+    rep = report(privacy=PrivacyFindings(pii=pii.model_copy(update={"spans": spans})))
+    stored = stored_report(rep, max_bytes=100_000)
+    assert len(json.dumps(stored)) <= 100_000 < len(rep.model_dump_json())
+    kept = EvaluationReport.model_validate(stored).privacy.pii
+    assert (
+        kept is not None and kept.spans[0].reproduced and kept.spans_omitted == len(spans) - len(kept.spans)
+    )
+    assert {s.model for s in kept.spans[1:]} == {"candidate"}  # the candidate's first: what the gate judges
+    small = report()
+    assert stored_report(small) == small.model_dump(mode="json")
