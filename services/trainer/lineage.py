@@ -20,13 +20,11 @@ from services.trainer.core.lineage import LineageError, RecordEntry, RecordOrigi
 
 
 def reader_from_settings() -> LineageReader:
-    import boto3
-
+    from libs.common.aws import dynamodb_client
     from services.trainer.settings import get_settings
 
     shared = get_settings().shared
-    client = boto3.client("dynamodb", endpoint_url=shared.dynamodb_endpoint, region_name=shared.aws_region)
-    return LineageReader(client, shared.table_prefix)
+    return LineageReader(dynamodb_client(shared), shared.table_prefix)
 
 
 # ------------------------------------------------------------------------------------------- model
