@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from libs.models import EMBEDDED_MODEL
 from services.sanitizer.core.policy import load_policy
 from services.trainer.core.config import TrainerConfig, TrainingConfig, load_config
 
@@ -40,3 +41,8 @@ def test_every_shipped_dataset_is_one_the_sanitizer_routes_records_to(shipped: T
     routed = routed_datasets()
     unknown = sorted(p.name for p in shipped.datasets if p.name not in routed)
     assert not unknown, f"config/trainer.yaml trains datasets no source feeds: {unknown} (routed: {routed})"
+
+
+def test_the_shipped_defaults_fine_tune_the_embedded_pretrained_model(shipped: TrainerConfig) -> None:
+    assert shipped.defaults.base_model == EMBEDDED_MODEL and shipped.defaults.finetune == "lora"
+    assert shipped.defaults == TrainingConfig()  # the YAML spells out the code's defaults, no surprises
