@@ -9,7 +9,7 @@ from pathlib import Path
 from examples.demo.view import Answer
 
 
-def generate_answers(model_dir: str | Path, questions: Sequence[str], max_new_tokens: int = 80) -> list[str]:
+def generate_answers(model_dir: str | Path, questions: Sequence[str], max_new_tokens: int = 120) -> list[str]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
