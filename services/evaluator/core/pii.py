@@ -75,8 +75,10 @@ def mask(entity: str, value: str) -> str:
     value = " ".join(value.split())
     if entity == EMAIL and "@" in value:
         local, _, domain = value.rpartition("@")
-        head, dot, tld = domain.partition(".")
-        suffix = f".{tld.rsplit('.', 1)[-1]}" if dot else ""
+        head, dot, rest = domain.partition(".")
+        tld = rest.rsplit(".", 1)[-1]
+        # A usual top-level domain says little; anything else ("x@y.RioDeL") is part of the value.
+        suffix = f".{tld}" if dot and len(tld) <= 4 and tld.isascii() and tld.islower() else ""
         return f"{local[:1]}***@{head[:1]}***{suffix}"
     if entity == PERSON:
         return " ".join(f"{word[:1]}***" for word in value.split())
