@@ -64,9 +64,11 @@ class DeepSpeedConfig(_Config):
 
 
 class ScalingConfig(_Config):
-    workers: int = Field(default=2, ge=1, le=1024)
+    # One worker with both threads: on 2 cores it trained the 135M default at 276 tokens/s (LoRA), two
+    # single-thread workers at 150-156 with twice the memory (a model copy each). Scale out on GPUs.
+    workers: int = Field(default=1, ge=1, le=1024)
     use_gpu: bool = False
-    cpus_per_worker: int = Field(default=1, ge=1, le=256, description="Also the torch threads per worker.")
+    cpus_per_worker: int = Field(default=2, ge=1, le=256, description="Also the torch threads per worker.")
     resources_per_worker: dict[str, float] = Field(default_factory=dict, description="Extra Ray resources.")
     max_failures: int = Field(
         default=1, ge=0, le=100, description="Worker failures resumed from a checkpoint."
