@@ -76,7 +76,7 @@ def _evaluator_costs(pairs: int, candidates: int, pii_prompts: int) -> dict[str,
 DEMO = Sizing(
     tickets=240,
     threshold_records=180,
-    training={"epochs": 1, "seq_len": 256, "batch_size": 4},
+    training={"epochs": 2, "seq_len": 256, "batch_size": 4},
     evaluator=_evaluator_costs(pairs=32, candidates=127, pii_prompts=16),
 )
 SMALL = Sizing(

@@ -120,8 +120,8 @@ def summary(
     facts.add_column()
     facts.add_row("records collected", f"{_n(sum(view.collected.values()))} ({_by(view.collected)})")
     facts.add_row("records stored", f"{_n(sum(view.stored.values()))} ({_by(view.stored)})")
-    exact = sum(v for k, v in view.dropped.items() if "exact" in k)
     near = sum(v for k, v in view.dropped.items() if "near" in k)
+    exact = view.duplicates - near
     facts.add_row("duplicates dropped", f"{_n(exact)} exact, {_n(near)} near")
     facts.add_row("PII replaced", f"{_n(sum(view.pii.values()))} ({_by(view.pii)})")
     if run is not None:

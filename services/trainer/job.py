@@ -232,7 +232,10 @@ def prepare_base_model(cfg: TrainingConfig, train: dict[str, Example], run_dir: 
 
 
 def phase(store: DynamoRunStore, run_id: str, name: str) -> None:
-    store.update(run_id, progress=Progress(phase=name))
+    """Move the run to phase ``name``, keeping the step counts: "saving" still says how many steps ran."""
+    run = store.get(run_id)
+    current = run.progress if run is not None else Progress()
+    store.update(run_id, progress=current.model_copy(update={"phase": name}))
 
 
 def code_version() -> str:

@@ -9,7 +9,7 @@ from examples.demo.view import Answer, live, phase_of, summary
 
 METRICS = """\
 # TYPE tuneline_sanitizer_dropped_total counter
-tuneline_sanitizer_dropped_total{reason="exact_duplicate"} 7.0
+tuneline_sanitizer_dropped_total{reason="duplicate"} 7.0
 tuneline_sanitizer_dropped_total{reason="near_duplicate"} 3.0
 tuneline_sanitizer_dropped_total{reason="too_short"} 1.0
 # TYPE tuneline_sanitizer_pii_total counter
@@ -96,7 +96,7 @@ def test_summary_names_the_decision_gates_and_both_answers() -> None:
             {"name": "privacy.pii_rate", "value": 0.0, "threshold": 0.05, "passed": True, "detail": ""},
         ],
     }
-    view = PipelineView(dropped={"exact_duplicate": 4.0, "near_duplicate": 2.0})
+    view = PipelineView(dropped={"duplicate": 4.0, "near_duplicate": 2.0, "too_short": 1.0})
     answers = [Answer("What does NH-217 mean?", "lost key", "I am not sure.", "Hold the Pair button.")]
     text = _text(
         summary(view, {"decision": "promoted", "report": report}, answers, "/m", "/m/r.md", {"total": 1})
