@@ -185,6 +185,7 @@ class DemoPipeline:
         self._own_infra = infra is None
         self._systems: Any = None
         self._processes: dict[str, DaemonProcess] = {}
+        self.configs: dict[str, Path] = {}  # written by start()
         self._http = httpx.Client()
         self._lag: LagProbe | None = None
         self.started_at = time.monotonic()
@@ -226,11 +227,11 @@ class DemoPipeline:
             kb_articles=self.sizing.kb_articles,
             seed=self.seed,
         )
-        configs = self._write_configs()
+        self.configs = self._write_configs()
         # The writer creates the tables and the trainer reads them: start the consumers first so that
         # nothing the collector sends waits on a consumer group that does not exist yet.
         for name in ("writer", "sanitizer", "trainer", "evaluator", "collector"):
-            self._start_service(name, configs)
+            self._start_service(name)
         self._wait_ready(timeout_s=240)
 
     def stop(self) -> None:
@@ -280,7 +281,9 @@ class DemoPipeline:
         paths["evaluator"].write_text(yaml.safe_dump(evaluator, sort_keys=False))
         return paths
 
-    def service_env(self, name: str, configs: Mapping[str, Path]) -> dict[str, str]:
+    def service_env(self, name: str) -> dict[str, str]:
+        """The environment ``name`` runs with (also what a CLI command needs to reach this pipeline)."""
+        configs = self.configs
         infra = self.infra
         env = {
             **LOCAL_AWS,
@@ -327,11 +330,11 @@ class DemoPipeline:
             }
         return env
 
-    def _start_service(self, name: str, configs: Mapping[str, Path]) -> None:
+    def _start_service(self, name: str) -> None:
         process = DaemonProcess(name, self.workdir / "logs")
         process.start(
             [sys.executable, "-m", f"services.{name}"],
-            env=self.service_env(name, configs),
+            env=self.service_env(name),
             die_with_parent=not self.keep_running,
         )
         self._processes[name] = process
