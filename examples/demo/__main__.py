@@ -98,11 +98,13 @@ def run(args: argparse.Namespace) -> int:
             render.summary(last, result.evaluation, answers, str(model_dir), str(report_path), seconds)
         )
         if args.keep_running:
+            where = "" if workdir == default_workdir() else f" --workdir {workdir}"
             console.print(
                 f"\nthe stack keeps running. admin API: {pipeline.admin_url}  token: {pipeline.admin_token}\n"
                 f"  curl -H 'Authorization: Bearer {pipeline.admin_token}' "
                 f"{pipeline.admin_url}/v1/trainings\n"
-                f"stop it with: .venv/bin/python -m examples.demo down"
+                f"stop it with: .venv/bin/python -m examples.demo down{where}\n"
+                "(the example systems ran inside this process and are gone: the collector retries them)"
             )
         return 0
     finally:
