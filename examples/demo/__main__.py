@@ -108,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
             )
         return 0
     finally:
+        # A second Ctrl-C or SIGTERM (timeout and a shell both forward one) must not cut the clean-up short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         pipeline.__exit__(None, None, None)
 
 

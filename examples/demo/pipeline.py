@@ -9,10 +9,12 @@ this module writes into the demo's work folder.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import secrets
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -43,6 +45,7 @@ SERVICES = ("collector", "sanitizer", "writer", "trainer", "evaluator")
 # Dummy credentials: the DynamoDB-compatible server accepts any, boto3 refuses to sign without some.
 LOCAL_AWS = {"AWS_ACCESS_KEY_ID": "tuneline-local", "AWS_SECRET_ACCESS_KEY": "tuneline-local"}
 DATASET = "support"
+TRAINER_CANCEL_GRACE_S = 10  # SIGTERM to SIGKILL of a run's job when the demo stops mid-training
 
 
 class DemoError(RuntimeError):
@@ -238,14 +241,33 @@ class DemoPipeline:
         for name in ("collector", "sanitizer", "writer", "evaluator", "trainer"):
             process = self._processes.get(name)
             if process is not None:
+                # The trainer cancels a run in progress first (its job and Ray workers are a process
+                # group of their own): give it the cancel grace and some margin before SIGKILL.
                 with contextlib.suppress(OSError):
-                    process.stop(timeout_s=30)
+                    process.stop(timeout_s=TRAINER_CANCEL_GRACE_S + 30 if name == "trainer" else 30)
+        self._stop_orphaned_jobs()
         if self._systems is not None:
             self._systems.stop()
             self._systems = None
         if self._infra is not None and self._own_infra:
             self._infra.stop()
         self._http.close()
+
+    def _stop_orphaned_jobs(self) -> None:
+        """A run still training when the trainer stopped leaves its job (and Ray) running in a process
+        group of its own: stop every job this trainer started (it logs their pids)."""
+        log_path = self.workdir / "logs" / "trainer.log"
+        if not log_path.exists():
+            return
+        for line in log_path.read_text(errors="replace").splitlines():
+            if '"run started"' not in line:
+                continue
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                pid = int(json.loads(line)["pid"])
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if Path(f"/proc/{pid}").exists() else b""
+                if b"services.trainer.job" in cmdline:  # not a recycled pid
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pid, signal.SIGKILL)
 
     # --------------------------------------------------------------------------------------- config
     def _write_configs(self) -> dict[str, Path]:
@@ -321,6 +343,7 @@ class DemoPipeline:
                 "TUNELINE_TRAINER_WORK_DIR": str(self.workdir / "runs"),
                 "TUNELINE_TRAINER_SCHEDULER_INTERVAL_S": "3",
                 "TUNELINE_TRAINER_SNAPSHOT_SETTLE_S": "2",
+                "TUNELINE_TRAINER_CANCEL_GRACE_S": str(TRAINER_CANCEL_GRACE_S),
             }
         elif name == "evaluator":
             env |= {
