@@ -4,8 +4,10 @@ scheduler and the run executor in one process (each training runs in a job proce
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -99,12 +101,21 @@ def main(config_file: str | None = None) -> int:
     app = create_app(service, admin_token, readiness=lambda: executor.healthy, registry=REGISTRY)
     log.info("trainer listening", extra={"host": settings.http_host, "port": settings.http_port,
                                           "datasets": [d.name for d in config.datasets]})  # fmt: skip
+    # uvicorn re-raises the SIGTERM it handled once it has shut down; with Python's default handler the
+    # process would die right there, before the executor cancels a run in progress, whose job and Ray
+    # workers (a process group of their own) would be left running. Exit through the finally instead.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
         scheduler.stop()
         executor.stop()
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":
