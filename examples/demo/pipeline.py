@@ -37,6 +37,7 @@ from libs.schemas.names import (
     namespaced,
     table_name,
 )
+from services.trainer.core.config import deep_merge
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +91,6 @@ SMALL = Sizing(
     log_lines=120,
     kb_articles=12,
 )
-
-
-def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 @dataclass
@@ -276,19 +267,19 @@ class DemoPipeline:
         folder = self.workdir / "config"
         folder.mkdir(parents=True, exist_ok=True)
         trainer = yaml.safe_load((REPO_CONFIG / "trainer.yaml").read_text())
-        trainer["defaults"] = _merge(trainer.get("defaults", {}), self.sizing.training)
+        trainer["defaults"] = deep_merge(trainer.get("defaults", {}), dict(self.sizing.training))
         for dataset in trainer["datasets"]:
             if dataset["name"] == DATASET:
                 dataset.update(threshold_records=self.sizing.threshold_records, cooldown_s=3600)
                 dataset.pop("training", None)  # the demo's sizing decides the epochs
             else:
                 dataset["schedule"] = False  # one threshold run, of the support dataset
-        evaluator = _merge(
-            yaml.safe_load((REPO_CONFIG / "evaluator.yaml").read_text()), self.sizing.evaluator
+        evaluator = deep_merge(
+            yaml.safe_load((REPO_CONFIG / "evaluator.yaml").read_text()), dict(self.sizing.evaluator)
         )
         # The company's own vocabulary (product and menu names) is not a person's name: the policy the
         # sanitizer and the evaluator's PII scan use says so, as an operator's would.
-        policy = _merge(
+        policy = deep_merge(
             yaml.safe_load((REPO_CONFIG / "sanitizer.yaml").read_text()), sanitizer_policy_overrides()
         )
         paths = {
