@@ -336,3 +336,10 @@ def test_the_registry_copy_of_a_huge_report_keeps_the_leaks_and_fits() -> None:
     assert {s.model for s in kept.spans[1:]} == {"candidate"}  # the candidate's first: what the gate judges
     small = report()
     assert stored_report(small) == small.model_dump(mode="json")
+
+
+def test_a_name_matches_the_training_data_with_its_capitals_other_values_whatever_their_case() -> None:
+    training = TrainingText(["I looked through the help center first", "Ticket 12: Dana  Whitfield wrote"])
+    assert not training.contains("Help Center", "PERSON")  # a phrase the model capitalised: no one's name
+    assert training.contains("Dana Whitfield", "PERSON") and training.contains("DANA WHITFIELD", "PERSON")
+    assert training.contains("HELP CENTER", "ORGANIZATION") and training.contains("ticket 12", None)
