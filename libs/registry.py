@@ -19,9 +19,8 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from libs.schemas import Table, table_name
+from libs.storage.keys import EVALUATION_SK, MODEL_PREFIX, PRODUCTION_SK, model_pk, run_pk
 
-PRODUCTION_SK: Final = "production"
-EVALUATION_SK: Final = "evaluation"
 MAX_HISTORY: Final = 500  # entries of ~300 bytes keep the item far below DynamoDB's 400 KB
 
 
@@ -53,7 +52,7 @@ class ModelRegistry:
 
     @staticmethod
     def _key(dataset: str) -> dict[str, Any]:
-        return {"pk": {"S": f"model#{dataset}"}, "sk": {"S": PRODUCTION_SK}}
+        return {"pk": {"S": model_pk(dataset)}, "sk": {"S": PRODUCTION_SK}}
 
     def set_production(
         self,
@@ -142,7 +141,7 @@ class ModelRegistry:
         for page in self._client.get_paginator("scan").paginate(
             TableName=self._table,
             FilterExpression="sk = :sk AND begins_with(pk, :p)",
-            ExpressionAttributeValues={":sk": {"S": PRODUCTION_SK}, ":p": {"S": "model#"}},
+            ExpressionAttributeValues={":sk": {"S": PRODUCTION_SK}, ":p": {"S": MODEL_PREFIX}},
             ConsistentRead=True,
         ):
             for item in page.get("Items", []):
@@ -173,7 +172,7 @@ class ModelRegistry:
         self._client.put_item(
             TableName=self._table,
             Item={
-                "pk": {"S": f"run#{run_id}"},
+                "pk": {"S": run_pk(run_id)},
                 "sk": {"S": EVALUATION_SK},
                 "run_id": {"S": run_id},
                 "dataset": {"S": dataset},
@@ -186,7 +185,7 @@ class ModelRegistry:
     def evaluation(self, run_id: str) -> dict[str, Any] | None:
         item = self._client.get_item(
             TableName=self._table,
-            Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": EVALUATION_SK}},
+            Key={"pk": {"S": run_pk(run_id)}, "sk": {"S": EVALUATION_SK}},
             ConsistentRead=True,
         ).get("Item")
         if item is None:

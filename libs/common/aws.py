@@ -20,8 +20,23 @@ class AwsCredentialsMissing(RuntimeError):
     """No AWS credentials anywhere boto3 looks."""
 
 
-def dynamodb_client(shared: SharedSettings, config: Config | None = None) -> Any:
-    """A DynamoDB client for ``TUNELINE_DYNAMODB_ENDPOINT`` (unset: AWS) in ``TUNELINE_AWS_REGION``."""
+def dynamodb_config(shared: SharedSettings, max_pool_connections: int | None = None) -> Config:
+    """botocore's standard retry mode (throttling and transient errors retried with backoff, up to
+    ``TUNELINE_DYNAMODB_MAX_ATTEMPTS``) and bounded connect and read timeouts, so a stalled server
+    fails a call instead of hanging a service."""
+    options: dict[str, Any] = {
+        "retries": {"mode": "standard", "max_attempts": shared.dynamodb_max_attempts},
+        "connect_timeout": shared.dynamodb_connect_timeout_s,
+        "read_timeout": shared.dynamodb_read_timeout_s,
+    }
+    if max_pool_connections is not None:
+        options["max_pool_connections"] = max_pool_connections
+    return Config(**options)
+
+
+def dynamodb_client(shared: SharedSettings, max_pool_connections: int | None = None) -> Any:
+    """A DynamoDB client for ``TUNELINE_DYNAMODB_ENDPOINT`` (unset: AWS) in ``TUNELINE_AWS_REGION``,
+    configured by ``dynamodb_config``; ``max_pool_connections`` for callers with many threads."""
     session = boto3.session.Session()
     if session.get_credentials() is None:
         where = shared.dynamodb_endpoint or f"AWS ({shared.aws_region})"
@@ -35,5 +50,8 @@ def dynamodb_client(shared: SharedSettings, config: Config | None = None) -> Any
             f"AWS_SECRET_ACCESS_KEY ({hint})"
         )
     return session.client(
-        "dynamodb", endpoint_url=shared.dynamodb_endpoint, region_name=shared.aws_region, config=config
+        "dynamodb",
+        endpoint_url=shared.dynamodb_endpoint,
+        region_name=shared.aws_region,
+        config=dynamodb_config(shared, max_pool_connections),
     )

@@ -27,6 +27,11 @@ class SharedSettings(BaseSettings):
         default=None, description="DynamoDB-compatible endpoint URL; unset means AWS itself."
     )
     aws_region: str = "us-east-1"
+    dynamodb_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Attempts per DynamoDB call (botocore standard retry mode)."
+    )
+    dynamodb_connect_timeout_s: float = Field(default=5.0, gt=0)
+    dynamodb_read_timeout_s: float = Field(default=30.0, gt=0)
     # Declared before table_prefix: its validator reads it.
     namespace: str = Field(
         default="",
@@ -37,6 +42,13 @@ class SharedSettings(BaseSettings):
         default=DEFAULT_TABLE_PREFIX,
         validate_default=True,
         description="Table names are <prefix><table>; the namespace, when set, comes in front.",
+    )
+    index_shards: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="Partitions of the records table's dataset index (libs.storage.items.dataset_shard): "
+        "the writer spreads a dataset's items over them, the trainer and evaluator query them all.",
     )
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")

@@ -29,14 +29,6 @@ NAMESPACE_PATTERN: Final = r"^([a-z0-9][a-z0-9_-]{0,39})?$"
 _NAMESPACE_RE: Final = re.compile(NAMESPACE_PATTERN)
 NAMESPACE_SEPARATOR: Final = "."
 
-# A published model folder (model store, one per run id): what the trainer and evaluator write beside
-# the weights, and the admin API serves.
-MODEL_MANIFEST: Final = "manifest.json"
-EVAL_REPORT_DIR: Final = "evaluation"  # the evaluator's report: JSON, Markdown and charts/*.png
-EVAL_REPORT_JSON: Final = "evaluation.json"
-EVAL_REPORT_MARKDOWN: Final = "evaluation.md"
-EVAL_CHARTS_DIR: Final = "charts"
-
 
 class Table(StrEnum):
     """The DynamoDB tables; the full name is ``<prefix><table>``."""

@@ -66,7 +66,7 @@ def main(config_file: str | None = None) -> int:
         settings.events_topic,
         settings.dlq_topic,
         TrainingRecords.from_client(
-            client, shared.table_prefix, settings.index_shards, config.pii_scan.max_training_records
+            client, shared.table_prefix, shared.index_shards, config.pii_scan.max_training_records
         ),
     )
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -35,9 +35,6 @@ class EvaluatorSettings(BaseSettings):
     )
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
     canaries: bool = Field(default=True, description="Test the candidate on the planted canaries.")
-    index_shards: int = Field(
-        default=16, ge=1, le=1000, description="The writer's index_shards: to read a run's train records."
-    )
 
     _namespaced = field_validator("group_id", "events_topic", "dlq_topic")(in_namespace)  # TUNELINE_NAMESPACE
 

@@ -13,10 +13,12 @@ import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
+from libs.model_folder.files import EVALUATION_DIR, EVALUATION_JSON, MANIFEST_FILE, TRAINING_LOG_FILE
+from libs.model_folder.manifest import ModelManifest
+from libs.model_folder.store import local_model, model_store
 from libs.models import resolve_base_model
 from libs.registry import ModelRegistry
 from libs.schemas import (
@@ -30,7 +32,6 @@ from libs.schemas import (
     decode_training_event,
     dumps,
 )
-from libs.schemas.names import EVAL_REPORT_DIR
 from services.evaluator import metrics
 from services.evaluator.adapters.canaries import CanaryStore
 from services.evaluator.adapters.evaluate import ModelRef, evaluate_candidate
@@ -40,14 +41,10 @@ from services.evaluator.adapters.training_data import TrainingRecords
 from services.evaluator.core.canary import Canary
 from services.evaluator.core.config import EvaluatorConfig
 from services.evaluator.core.examples import EvalExample
-from services.evaluator.core.report import REPORT_JSON, EvaluationReport, event_metrics, stored_report
-from services.trainer.adapters.model_store import model_store
-from services.trainer.core.manifest import ModelManifest
+from services.evaluator.core.report import EvaluationReport, event_metrics, stored_report
 
 log = logging.getLogger(__name__)
 
-REPORT_DIR = EVAL_REPORT_DIR  # beside the weights
-TRAINING_LOG = "training_log.json"
 PROMOTE_ATTEMPTS = 3  # production moved while we evaluated: evaluate again against the new one
 
 
@@ -56,26 +53,6 @@ class Outcome:
     report: EvaluationReport
     promoted: bool
     report_uri: str
-
-
-def local_model(uri: str, work_dir: Path, s3: Any = None) -> Path:
-    """The model folder on this machine: the folder itself, or a copy of an ``s3://`` prefix."""
-    if not uri.startswith("s3://"):
-        return Path(uri)
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    target = work_dir / bucket / prefix
-    if (target / "manifest.json").exists():
-        return target
-    if s3 is None:
-        import boto3
-
-        s3 = boto3.client("s3")
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
-        for obj in page.get("Contents", []):
-            path = target / obj["Key"][len(prefix.rstrip("/")) + 1 :]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, obj["Key"], str(path))
-    return target
 
 
 def read_examples(model_dir: Path, manifest: ModelManifest) -> list[EvalExample]:
@@ -95,7 +72,7 @@ def read_examples(model_dir: Path, manifest: ModelManifest) -> list[EvalExample]
 
 def loss_curve(model_dir: Path) -> list[tuple[int, float]]:
     try:
-        history = json.loads((model_dir / TRAINING_LOG).read_text())
+        history = json.loads((model_dir / TRAINING_LOG_FILE).read_text())
     except (OSError, ValueError):
         return []
     return [(int(h["step"]), float(h["loss"])) for h in history if "loss" in h and "step" in h]
@@ -117,7 +94,7 @@ def evaluate_run(
     none), save the report beside the model, record it, and promote when the gates pass. ``training``
     reads the run's train records for the reproduced-PII check (without it: the eval split only)."""
     candidate_dir = local_model(model_uri, work_dir)
-    manifest = ModelManifest.model_validate_json((candidate_dir / "manifest.json").read_text())
+    manifest = ModelManifest.model_validate_json((candidate_dir / MANIFEST_FILE).read_text())
     examples = read_examples(candidate_dir, manifest)
     scan = config.pii_scan
     training_texts: list[str] = []
@@ -148,10 +125,10 @@ def evaluate_run(
             progress=progress,
             training_texts=training_texts,
         )
-        report = save_report(report, candidate_dir / REPORT_DIR, loss_curve(candidate_dir))
-        report_uri = f"{model_uri.rstrip('/')}/{REPORT_DIR}/{REPORT_JSON}"
+        report = save_report(report, candidate_dir / EVALUATION_DIR, loss_curve(candidate_dir))
+        report_uri = f"{model_uri.rstrip('/')}/{EVALUATION_DIR}/{EVALUATION_JSON}"
         if model_uri.startswith("s3://"):  # the report joins the model it describes
-            model_store(model_uri).publish(REPORT_DIR, candidate_dir / REPORT_DIR)
+            model_store(model_uri).publish(EVALUATION_DIR, candidate_dir / EVALUATION_DIR)
         registry.put_evaluation(run_id, dataset, report.decision.value, stored_report(report))
         if report.decision is not Decision.PROMOTED or not promote:
             return Outcome(report, False, report_uri)

@@ -12,13 +12,15 @@ import datetime as dt
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 
+from libs.pii.detect import Detector
+from libs.pii.errors import PiiConfigError
+from libs.pii.names import NerTagger
 from libs.schemas import RawRecord, SanitizedRecord
 from services.sanitizer.adapters.presidio import Keys, PresidioReplacer
 from services.sanitizer.core.anonymize import PiiAnonymizer
 from services.sanitizer.core.dedup import Deduplicator, DedupRecorder, ExactDeduplicator
-from services.sanitizer.core.detect import Detector
+from services.sanitizer.core.errors import PolicyError
 from services.sanitizer.core.minhash import NearDeduplicator
-from services.sanitizer.core.names import NerTagger
 from services.sanitizer.core.normalize import ContentHasher, LengthFilter, Normalizer
 from services.sanitizer.core.pipeline import AnyStep, Dropped, Pipeline, Work, to_sanitized
 from services.sanitizer.core.policy import SanitizerPolicy
@@ -29,11 +31,13 @@ Observer = Callable[[str, float, int], None]
 
 
 def load_ner(policy: SanitizerPolicy) -> NerTagger | None:
-    if not policy.names.enabled:
-        return None
-    from services.sanitizer.adapters.spacy_ner import SpacyNerTagger
+    """The policy's NER model (None: names off); a model that cannot load is a ``PolicyError``."""
+    from libs.pii.spacy_ner import load_ner as load_names_model
 
-    return SpacyNerTagger.load(policy.names.model, policy.names.batch_size)
+    try:
+        return load_names_model(policy.names)
+    except PiiConfigError as exc:
+        raise PolicyError(str(exc)) from exc
 
 
 def prepare_steps(policy: SanitizerPolicy) -> list[AnyStep]:

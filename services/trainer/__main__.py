@@ -68,7 +68,7 @@ def main(config_file: str | None = None) -> int:
         return 2
 
     if settings.create_tables:
-        from services.writer.adapters.tables import init_tables
+        from libs.storage.tables import init_tables
 
         init_tables(client, shared.table_prefix)
     if settings.create_topics:

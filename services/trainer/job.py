@@ -26,21 +26,21 @@ os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
 os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # progress goes to the run record, not the log
 
-import boto3  # noqa: E402
-
+from libs.common import aws  # noqa: E402
 from libs.common.logging import configure_logging  # noqa: E402
+from libs.model_folder.files import MANIFEST_FILE, RECORDS_FILE  # noqa: E402
+from libs.model_folder.lineage import dump_entries, record_entries  # noqa: E402
+from libs.model_folder.manifest import DataManifest, ModelManifest, ids_digest  # noqa: E402
+from libs.model_folder.store import model_store  # noqa: E402
 from libs.models import is_embedded, resolve_base_model  # noqa: E402
+from libs.storage.snapshot import SnapshotReader, SnapshotRecord  # noqa: E402
+from libs.training_data.formatting import Example, to_example  # noqa: E402
+from libs.training_data.split import is_eval  # noqa: E402
 from services.trainer.adapters.dynamodb import DynamoRunStore  # noqa: E402
-from services.trainer.adapters.model_store import MANIFEST, model_store  # noqa: E402
-from services.trainer.adapters.snapshot import SnapshotReader, SnapshotRecord  # noqa: E402
 from services.trainer.core.config import TINY_MODEL, TrainingConfig  # noqa: E402
 from services.trainer.core.errors import EmptySnapshot  # noqa: E402
-from services.trainer.core.formatting import Example, to_example  # noqa: E402
 from services.trainer.core.job import JobSpec, ProgressTarget  # noqa: E402
-from services.trainer.core.lineage import RECORDS_FILE, dump_entries, record_entries  # noqa: E402
-from services.trainer.core.manifest import DataManifest, ModelManifest, ids_digest  # noqa: E402
 from services.trainer.core.runs import Progress, RunRecord  # noqa: E402
-from services.trainer.core.split import is_eval  # noqa: E402
 from services.trainer.settings import TrainerSettings, get_settings  # noqa: E402
 
 log = logging.getLogger("services.trainer.job")
@@ -72,9 +72,7 @@ def run_training(
     phase(store, run.run_id, "snapshot")
     # A little in the past: the index is eventually consistent, so the newest writes may not show yet.
     watermark = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=settings.snapshot_settle_s)
-    reader = SnapshotReader(
-        dynamodb, shared.table_prefix, settings.index_shards, settings.snapshot_parallelism
-    )
+    reader = SnapshotReader(dynamodb, shared.table_prefix, shared.index_shards, settings.snapshot_parallelism)
     records = list(reader.read(run.dataset, int(watermark.timestamp() * 1000)))
     if cfg.max_records is not None and len(records) > cfg.max_records:
         records = sorted(records, key=lambda r: (r.ingested_at_ms, r.id))[-cfg.max_records :]
@@ -95,7 +93,8 @@ def run_training(
     base_path, base_kind, tokenizer = prepare_base_model(cfg, train, run_dir)
 
     # 4. Render (chat template for prompt/response pairs), tokenize in batches, pack into blocks.
-    from services.trainer.training.data import pack_split, render_all, save_blocks, tokenize
+    from libs.training_data.render import render_all
+    from services.trainer.training.data import pack_split, save_blocks, tokenize
 
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     pad = eos if pad is None else pad
@@ -172,7 +171,7 @@ def run_training(
         out.writelines(dump_entries(record_entries((r.id for r in records), train, evaluation)))
     if base_kind == "tiny-built":
         shutil.copytree(base_path, result.model_dir / TINY_BASE_DIR, dirs_exist_ok=True)
-    (result.model_dir / MANIFEST).write_text(manifest.model_dump_json(indent=2))
+    (result.model_dir / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2))
     uri = model_store(settings.model_store).publish(run.run_id, result.model_dir)
     log.info("model published", extra={"run_id": run.run_id, "model_uri": uri, **result.metrics})
     return JobResult(uri, cfg.base_model, watermark.isoformat(), len(records), result.metrics)
@@ -250,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     shared = settings.shared
     configure_logging(shared.log_level, shared.log_format)
-    dynamodb = boto3.client("dynamodb", endpoint_url=shared.dynamodb_endpoint, region_name=shared.aws_region)
+    dynamodb = aws.dynamodb_client(shared)
     store = DynamoRunStore(dynamodb, shared.table_prefix)
     run = store.get(args[0])
     if run is None:

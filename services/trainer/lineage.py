@@ -1,7 +1,7 @@
 """``tuneline lineage``: what a model was trained on, and which models a record went into.
 
 Wiring and output only; the reads are ``services.trainer.adapters.lineage``, the rules
-``services.trainer.core.lineage``. Output goes to stdout (the answer the user asked for): rich text by
+``libs.model_folder.lineage``. Output goes to stdout (the answer the user asked for): rich text by
 default, one JSON document with ``--json``, and with ``--records`` one ``<id>\\t<split>`` line per record
 so that the list pipes into other tools.
 """
@@ -15,8 +15,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from libs.model_folder.lineage import LineageError, RecordEntry, RecordOrigin, RunUse
 from services.trainer.adapters.lineage import LineageReader, ModelLineage
-from services.trainer.core.lineage import LineageError, RecordEntry, RecordOrigin, RunUse
 
 
 def reader_from_settings() -> LineageReader:

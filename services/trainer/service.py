@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import unquote, urlparse
 
+from libs.model_folder.files import EVALUATION_CHARTS_DIR, EVALUATION_DIR, EVALUATION_MARKDOWN
 from libs.registry import NothingToRollBack as RegistryNothingToRollBack
 from libs.registry import Production, RegistryError
 from libs.schemas.events import TriggerReason
-from libs.schemas.names import EVAL_CHARTS_DIR, EVAL_REPORT_DIR, EVAL_REPORT_MARKDOWN
 from services.trainer.core.config import TrainerConfig
 from services.trainer.core.errors import InvalidTransition, RunNotFound, TrainerError, UnknownDataset
 from services.trainer.core.runs import RunRecord, RunState, RunStore, new_run_id
@@ -35,8 +35,6 @@ MODELS_SCAN_LIMIT = 1000
 MANUAL_PROMOTE: Final = "manual_promote"
 
 # The evaluator writes its report files next to the model: ``<model folder>/evaluation/``.
-EVALUATION_DIR: Final = EVAL_REPORT_DIR
-REPORT_MARKDOWN: Final = EVAL_REPORT_MARKDOWN
 CHART_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -325,13 +323,13 @@ class TrainerService:
 
     def report_markdown(self, run_id: str) -> Path:
         """The run's ``evaluation/evaluation.md`` (a local model folder only)."""
-        return self._report_file(run_id, REPORT_MARKDOWN)
+        return self._report_file(run_id, EVALUATION_MARKDOWN)
 
     def report_chart(self, run_id: str, name: str) -> Path:
         """The run's ``evaluation/charts/<name>.png``; ``name`` is 1 to 64 of ``[A-Za-z0-9_-]``."""
         if CHART_NAME.fullmatch(name) is None:
             raise ReportFileNotFound(f"no chart named {name!r}")
-        return self._report_file(run_id, f"{EVAL_CHARTS_DIR}/{name}.png")
+        return self._report_file(run_id, f"{EVALUATION_CHARTS_DIR}/{name}.png")
 
     def _report_file(self, run_id: str, file_name: str) -> Path:
         run = self.get(run_id)

@@ -55,7 +55,6 @@ class TrainerSettings(BaseSettings):
     poll_interval_s: float = Field(default=2.0, gt=0, description="How often queued runs are looked for.")
     scheduler_interval_s: float = Field(default=10.0, gt=0, description="How often thresholds are checked.")
     scheduler_enabled: bool = True
-    index_shards: int = Field(default=16, ge=1, le=1000, description="Must match the writer's index_shards.")
     snapshot_parallelism: int = Field(default=8, ge=1, le=64)
     snapshot_settle_s: float = Field(
         default=5.0,

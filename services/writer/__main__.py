@@ -8,7 +8,6 @@ import sys
 import threading
 from typing import Any
 
-from botocore.config import Config
 from confluent_kafka import Consumer, Producer
 
 from libs.common import aws
@@ -16,9 +15,9 @@ from libs.common.kafka import ensure_topics, kafka_answers
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
 from libs.schemas import Table, table_name
+from libs.storage.tables import DatasetCounters, init_tables
 from services.writer.adapters.dynamodb import DynamoBatchWriter
 from services.writer.adapters.kafka import RecordWriter, consumer_config, producer_config
-from services.writer.adapters.tables import DatasetCounters, init_tables
 from services.writer.core.batch import BatchLimits
 from services.writer.core.errors import WriterError
 from services.writer.settings import WriterSettings, get_settings
@@ -27,9 +26,7 @@ log = logging.getLogger("services.writer")
 
 
 def dynamodb_client(settings: WriterSettings) -> Any:
-    shared = settings.shared
-    config = Config(retries={"mode": "standard"}, max_pool_connections=settings.write_threads + 4)
-    return aws.dynamodb_client(shared, config)
+    return aws.dynamodb_client(settings.shared, max_pool_connections=settings.write_threads + 4)
 
 
 def main() -> int:
@@ -70,7 +67,7 @@ def main() -> int:
         writer,
         DatasetCounters(client, shared.table_prefix),
         BatchLimits(settings.batch_max_records, settings.batch_max_bytes, settings.batch_max_wait_s),
-        settings.index_shards,
+        settings.shared.index_shards,
         settings.max_item_bytes,
     )
     stop = threading.Event()

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.common.settings import SharedSettings, get_shared_settings, in_namespace
 from libs.schemas import SANITIZED_RECORDS_TOPIC, WRITER_DLQ_TOPIC
-from services.writer.core.items import MAX_ITEM_BYTES
+from libs.storage.items import MAX_ITEM_BYTES
 
 
 class WriterSettings(BaseSettings):
@@ -37,7 +37,6 @@ class WriterSettings(BaseSettings):
         default=60.0, gt=0, description="Retry budget of one batch before giving up."
     )
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
-    index_shards: int = Field(default=16, ge=1, le=1000, description="Index partitions per dataset.")
     max_item_bytes: int = Field(default=MAX_ITEM_BYTES, ge=1024, le=MAX_ITEM_BYTES)
     create_tables: bool = Field(
         default=True, description="Create missing tables at start (off in production)."

@@ -16,10 +16,11 @@ import pytest
 import torch
 
 from libs.models import EMBEDDED, EMBEDDED_MODEL, MARKER, locate_gguf, prepare_embedded_model
+from libs.training_data.formatting import Example
+from libs.training_data.render import render_all
 from services.trainer.core.config import TrainingConfig
-from services.trainer.core.formatting import Example
 from services.trainer.core.job import JobSpec
-from services.trainer.training.data import pack_split, render_all, save_blocks, tokenize
+from services.trainer.training.data import pack_split, save_blocks, tokenize
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 

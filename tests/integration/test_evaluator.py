@@ -20,10 +20,10 @@ from confluent_kafka import Consumer, Producer
 
 from libs.devstack.probes import LOCAL_AWS_KEY_ID, LOCAL_AWS_SECRET
 from libs.devstack.servers import free_port
+from libs.model_folder.manifest import DataManifest, ModelManifest, ids_digest
 from libs.registry import ModelRegistry
 from libs.schemas import RunStatus, TrainingCompleted
-from services.trainer.core.manifest import DataManifest, ModelManifest, ids_digest
-from services.writer.adapters.tables import init_tables
+from libs.storage.tables import init_tables
 from tests.unit.evaluator import tiny_models as T
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]

@@ -10,14 +10,15 @@ from typing import Any
 import pytest
 
 from libs.common.backoff import Backoff
+from libs.model_folder.files import RECORDS_FILE
+from libs.model_folder.lineage import dump_entries, record_entries
+from libs.model_folder.manifest import DataManifest, ModelManifest, ids_digest
 from libs.schemas import RecordKind, SanitizedRecord, Table, table_name
+from libs.storage.items import to_item
+from libs.storage.tables import init_tables
 from services.evaluator.adapters.training_data import TrainingRecords
 from services.evaluator.core.pii import TrainingText
-from services.trainer.core.lineage import RECORDS_FILE, dump_entries, record_entries
-from services.trainer.core.manifest import DataManifest, ModelManifest, ids_digest
 from services.writer.adapters.dynamodb import DynamoBatchWriter
-from services.writer.adapters.tables import init_tables
-from services.writer.core.items import to_item
 
 pytestmark = [pytest.mark.integration]
 

@@ -15,16 +15,17 @@ from typing import Any
 import pytest
 
 from libs.devstack.probes import LOCAL_AWS_KEY_ID, LOCAL_AWS_SECRET
+from libs.model_folder.files import MANIFEST_FILE, RECORDS_FILE
+from libs.model_folder.lineage import dump_entries, record_entries
+from libs.model_folder.manifest import DataManifest, ModelManifest, ids_digest
+from libs.model_folder.store import LocalModelStore
 from libs.registry import ModelRegistry
 from libs.schemas import RecordKind, SanitizedRecord, TriggerReason
+from libs.storage.items import to_item
+from libs.storage.tables import init_tables
 from services.trainer.adapters.dynamodb import DynamoRunStore
-from services.trainer.adapters.model_store import MANIFEST, LocalModelStore
-from services.trainer.core.lineage import RECORDS_FILE, dump_entries, record_entries
-from services.trainer.core.manifest import DataManifest, ModelManifest, ids_digest
 from services.trainer.core.runs import RunRecord, RunState
 from services.writer.adapters.dynamodb import DynamoBatchWriter
-from services.writer.adapters.tables import init_tables
-from services.writer.core.items import to_item
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -82,7 +83,7 @@ def publish_model(
     if with_list:
         with open(folder / RECORDS_FILE, "w") as out:
             out.writelines(dump_entries(record_entries(ids, train, evaluation)))
-    (folder / MANIFEST).write_text(manifest.model_dump_json())
+    (folder / MANIFEST_FILE).write_text(manifest.model_dump_json())
     return store.publish(run_id, folder)
 
 

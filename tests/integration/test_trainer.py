@@ -17,10 +17,10 @@ import torch
 from confluent_kafka import Consumer
 from transformers import AutoModelForCausalLM
 
+from libs.model_folder.manifest import ids_digest
+from libs.storage.tables import DatasetCounters, init_tables
+from libs.training_data.split import is_eval
 from services.trainer.adapters.lineage import LineageReader
-from services.trainer.core.manifest import ids_digest
-from services.trainer.core.split import is_eval
-from services.writer.adapters.tables import DatasetCounters, init_tables
 from tests.integration.trainer_helpers import Trainer, seed_records, wait_for_state
 
 # A cold run compiles DeepSpeed's CPU communication op first (about a minute) and starts Ray (another).

@@ -17,13 +17,13 @@ from botocore.exceptions import ClientError
 from libs.common.backoff import Backoff
 from libs.registry import ModelRegistry, NothingToRollBack
 from libs.schemas import RecordKind, SanitizedRecord, Table, TriggerReason, table_name
+from libs.storage.items import to_item
+from libs.storage.snapshot import SnapshotReader
+from libs.storage.tables import DatasetCounters, init_tables
 from services.trainer.adapters.dynamodb import DatasetState, DynamoRunStore, LeaseStore
-from services.trainer.adapters.snapshot import SnapshotReader
 from services.trainer.core.errors import InvalidTransition, RunNotFound
 from services.trainer.core.runs import Progress, RunRecord, RunState
 from services.writer.adapters.dynamodb import DynamoBatchWriter
-from services.writer.adapters.tables import DatasetCounters, init_tables
-from services.writer.core.items import to_item
 
 pytestmark = [pytest.mark.integration]
 

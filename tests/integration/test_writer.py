@@ -15,11 +15,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from libs.common.backoff import Backoff
 from libs.schemas import Table, table_name
+from libs.storage.items import item_content
+from libs.storage.tables import DatasetCounters, init_tables
 from services.writer.adapters.dynamodb import DynamoBatchWriter
 from services.writer.adapters.kafka import RecordWriter, consumer_config, producer_config
-from services.writer.adapters.tables import DatasetCounters, init_tables
 from services.writer.core.batch import BatchLimits
-from services.writer.core.items import item_content
 from tests.integration.writer_helpers import (
     count_items,
     produce,

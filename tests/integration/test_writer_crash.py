@@ -16,7 +16,7 @@ import pytest
 
 from libs.devstack.servers import free_port
 from libs.schemas import Table, table_name
-from services.writer.adapters.tables import DatasetCounters
+from libs.storage.tables import DatasetCounters
 from tests.integration.writer_helpers import committed, count_items, end_offsets, produce, records_payloads
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

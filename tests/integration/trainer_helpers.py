@@ -17,8 +17,8 @@ import yaml
 from libs.devstack.probes import LOCAL_AWS_KEY_ID, LOCAL_AWS_SECRET
 from libs.devstack.servers import free_port
 from libs.schemas import RecordKind, SanitizedRecord
+from libs.storage.items import to_item
 from services.writer.adapters.dynamodb import DynamoBatchWriter
-from services.writer.core.items import to_item
 
 TOKEN = "integration-test-token-0123456789"  # noqa: S105 - a test's own token
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)

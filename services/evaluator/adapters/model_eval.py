@@ -134,7 +134,7 @@ class ModelRunner:
 
     def rendered(self, examples: Sequence[EvalExample]) -> list[str]:
         """The training text of each example, exactly as the trainer renders it."""
-        from services.trainer.training.data import render_all
+        from libs.training_data.render import render_all
 
         return render_all([e.as_example() for e in examples], self.tok)
 

@@ -1,9 +1,8 @@
-"""The PII scan of generations, with the sanitizer's own analyzer.
+"""The PII scan of generations, with the sanitizer's own detector (``libs.pii``).
 
-The sanitizer's recognizers (patterns for structured PII and secrets, spaCy NER for names) run here
-exactly as the sanitizer runs them on records: through its ``Detector``, batched. It is the same analyzer
-Presidio's ``AnalyzerEngine`` exposes as ``TunelineRecognizer`` (``sanitizer.adapters.presidio``);
-calling it directly saves Presidio's per-text NLP pass. Pseudonym tokens (``<EMAIL_1a2b3c4d>``) that a
+The same recognizers (patterns for structured PII and secrets, spaCy NER for names) run here as the
+sanitizer runs them on records: through ``Detector``, batched, configured by the ``detect`` and
+``names`` sections of the same policy file. Pseudonym tokens (``<EMAIL_1a2b3c4d>``) that a
 model learned from sanitized data, and the broken pieces of them it writes (``<EMAIL_1a2b``), are not
 PII: they are blanked before detection (``core.pii.hide_placeholders``).
 """
@@ -14,11 +13,12 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from libs.pii.detect import Detector
+from libs.pii.names import NerTagger
+from libs.pii.policy import DetectionSections, NamesPolicy, load_detection_policy
+from libs.pii.spacy_ner import load_ner
 from services.evaluator.core.config import PiiScanConfig
 from services.evaluator.core.pii import FoundPii, hide_placeholders
-from services.sanitizer.core.detect import Detector
-from services.sanitizer.core.names import NerTagger
-from services.sanitizer.core.policy import NamesPolicy, SanitizerPolicy, load_policy
 
 
 class PiiScanner:
@@ -27,21 +27,19 @@ class PiiScanner:
 
     @classmethod
     def from_policy(
-        cls, policy: SanitizerPolicy, names: bool = True, ner: NerTagger | None = None
+        cls, policy: DetectionSections, names: bool = True, ner: NerTagger | None = None
     ) -> PiiScanner:
         """``names=False`` leaves person names out (no spaCy model to load); ``ner`` replaces the
         policy's spaCy model (tests)."""
         if not names:
             policy = policy.model_copy(update={"names": NamesPolicy(enabled=False)})
         elif ner is None:
-            from services.sanitizer.build import load_ner
-
-            ner = load_ner(policy)
+            ner = load_ner(policy.names)
         return cls(Detector(policy, ner))
 
     @classmethod
     def from_config(cls, config: PiiScanConfig) -> PiiScanner:
-        return cls.from_policy(load_policy(Path(config.policy_file)), names=config.names)
+        return cls.from_policy(load_detection_policy(Path(config.policy_file)), names=config.names)
 
     def find(self, texts: Sequence[str]) -> list[tuple[FoundPii, ...]]:
         """Per text, every value found (placeholders excluded), in text order."""

@@ -5,17 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from libs.schemas.names import EVAL_CHARTS_DIR
+from libs.model_folder.files import EVALUATION_CHARTS_DIR, EVALUATION_JSON, EVALUATION_MARKDOWN
 from services.evaluator.adapters import charts
 from services.evaluator.core.report import (
-    REPORT_JSON,
-    REPORT_MARKDOWN,
     Chart,
     EvaluationReport,
     render_markdown,
 )
-
-CHARTS_DIR = EVAL_CHARTS_DIR
 
 
 def save_report(
@@ -23,17 +19,17 @@ def save_report(
 ) -> EvaluationReport:
     """Draw the charts, write the JSON and the Markdown into ``folder``; returns the report with its
     charts listed (paths relative to ``folder``)."""
-    out = folder / CHARTS_DIR
+    out = folder / EVALUATION_CHARTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     drawn: list[Chart] = []
     if loss_curve:
         charts.loss_curve(loss_curve, out / "training_loss.png")
-        drawn.append(Chart(title="Training loss", file=f"{CHARTS_DIR}/training_loss.png"))
+        drawn.append(Chart(title="Training loss", file=f"{EVALUATION_CHARTS_DIR}/training_loss.png"))
     charts.metric_bars(report, out / "metrics.png")
-    drawn.append(Chart(title="Candidate vs production", file=f"{CHARTS_DIR}/metrics.png"))
+    drawn.append(Chart(title="Candidate vs production", file=f"{EVALUATION_CHARTS_DIR}/metrics.png"))
     charts.per_source_bars(report, out / "per_source.png")
-    drawn.append(Chart(title="Per source", file=f"{CHARTS_DIR}/per_source.png"))
+    drawn.append(Chart(title="Per source", file=f"{EVALUATION_CHARTS_DIR}/per_source.png"))
     report = report.model_copy(update={"charts": drawn})
-    (folder / REPORT_JSON).write_text(report.model_dump_json(indent=2), encoding="utf-8")
-    (folder / REPORT_MARKDOWN).write_text(render_markdown(report), encoding="utf-8")
+    (folder / EVALUATION_JSON).write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    (folder / EVALUATION_MARKDOWN).write_text(render_markdown(report), encoding="utf-8")
     return report

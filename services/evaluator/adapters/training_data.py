@@ -12,10 +12,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from services.trainer.adapters.snapshot import SnapshotReader
-from services.trainer.core.formatting import to_example
-from services.trainer.core.lineage import parse_entries
-from services.trainer.core.manifest import ModelManifest
+from libs.model_folder.lineage import parse_entries
+from libs.model_folder.manifest import ModelManifest
+from libs.storage.snapshot import SnapshotReader
+from libs.training_data.formatting import to_example
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from services.trainer.core.formatting import Example, to_example
-from services.trainer.core.split import eval_score, is_eval
+from libs.training_data.formatting import Example, to_example
+from libs.training_data.split import eval_score, is_eval
 
 UNKNOWN_SOURCE: Final = "unknown"
 

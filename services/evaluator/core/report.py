@@ -10,14 +10,11 @@ from typing import Any, Final, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt
 
 from libs.schemas.events import Decision, GateResult, RunId
-from libs.schemas.names import EVAL_REPORT_JSON, EVAL_REPORT_MARKDOWN
 from services.evaluator.core.gates import PrivacyFindings
 from services.evaluator.core.metrics import LossMetric, LossStats, ModelMetrics, relative_change
 from services.evaluator.core.pii import PiiComparison
 
 REPORT_SCHEMA_VERSION: Final = 2  # 2: privacy.pii compares candidate and reference, lists flagged spans
-REPORT_JSON: Final = EVAL_REPORT_JSON
-REPORT_MARKDOWN: Final = EVAL_REPORT_MARKDOWN
 
 
 class _Frozen(BaseModel):

@@ -31,11 +31,11 @@ import faust
 from faust.streams import Stream
 from mode import CrashingSupervisor
 
+from libs.pii.names import NerTagger
 from services.sanitizer.adapters.presidio import Keys
 from services.sanitizer.adapters.stream import MAX_DEAD_LETTER_BYTES, SanitizerStream
 from services.sanitizer.build import finish_steps, prepare_steps
 from services.sanitizer.core.minhash import NearDeduplicator
-from services.sanitizer.core.names import NerTagger
 from services.sanitizer.core.pipeline import Pipeline
 from services.sanitizer.core.policy import SanitizerPolicy
 from services.sanitizer.metrics import OFFSETS_SKIPPED, observe_stage

@@ -18,9 +18,9 @@ from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 from presidio_anonymizer.operators import AESCipher, Operator, OperatorType
 
+from libs.pii.detect import Detector
+from libs.pii.entities import ALL_ENTITIES, Span
 from services.sanitizer.core import operators as ops
-from services.sanitizer.core.detect import Detector
-from services.sanitizer.core.entities import ALL_ENTITIES, Span
 from services.sanitizer.core.errors import SanitizerError
 from services.sanitizer.core.policy import AnonymizePolicy
 from services.sanitizer.core.policy import Operator as Op

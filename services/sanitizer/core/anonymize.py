@@ -23,8 +23,8 @@ from typing import Final, Protocol, TypeAlias
 
 from pydantic import JsonValue
 
-from services.sanitizer.core.detect import Detector, resolve
-from services.sanitizer.core.entities import SECRETS, STRUCTURED, Span
+from libs.pii.detect import Detector, resolve
+from libs.pii.entities import SECRETS, STRUCTURED, Span
 from services.sanitizer.core.pipeline import Dropped, Outcome, Work
 from services.sanitizer.core.policy import FieldAction, FieldPolicy, Operator, SanitizerPolicy
 

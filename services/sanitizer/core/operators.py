@@ -11,7 +11,7 @@ import hmac
 import re
 from typing import Final
 
-from services.sanitizer.core import entities as E
+from libs.pii import entities as E
 
 _SPACES: Final = re.compile(r"\s+")
 _NOT_DIGIT: Final = re.compile(r"\D")

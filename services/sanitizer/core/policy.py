@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from libs.pii.policy import DetectPolicy, NamesPolicy
 from services.sanitizer.core.errors import PolicyError
 
 
@@ -74,21 +75,6 @@ class NearDedupPolicy(_Frozen):
 class DedupPolicy(_Frozen):
     exact: bool = True
     near: NearDedupPolicy = NearDedupPolicy()
-
-
-class DetectPolicy(_Frozen):
-    secret_min_length: int = Field(default=20, ge=12)
-    secret_min_entropy: float = Field(default=3.5, ge=0.0, le=8.0, description="Bits per character.")
-    keep_ips: tuple[str, ...] = ("0.0.0.0", "127.0.0.1", "::1", "255.255.255.255")  # noqa: S104
-    allow_list: tuple[str, ...] = Field(default=(), description="Values never replaced (exact).")
-
-
-class NamesPolicy(_Frozen):
-    enabled: bool = True
-    model: str = Field(default="en_core_web_sm", description="spaCy model package (module name).")
-    batch_size: int = Field(default=256, ge=1)
-    window_words: int = Field(default=3, ge=1, le=64, description="Context around a candidate for NER.")
-    extra_stop_words: tuple[str, ...] = ()
 
 
 class AnonymizePolicy(_Frozen):

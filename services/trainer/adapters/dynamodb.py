@@ -1,7 +1,7 @@
 """The trainer's DynamoDB state: runs (``RunStore``), per-dataset counters, scheduler leases and the model
 registry. Every change that two replicas could race on is a conditional write.
 
-Item layouts (tables from ``services.writer.adapters.tables``):
+Item layouts (tables from ``libs.storage.tables``):
 
 - runs table, run: ``pk "run#<run_id>", sk "run"``, one attribute per ``RunRecord`` field (strings, numbers,
   booleans; datetimes as ISO 8601 strings; ``overrides``, ``config``, ``progress`` and ``metrics`` as JSON
@@ -33,12 +33,12 @@ from botocore.exceptions import ClientError
 from pydantic import TypeAdapter, ValidationError
 
 from libs.schemas import Table, table_name
+from libs.storage.keys import RUN_PREFIX, RUN_SK, dataset_pk, lease_pk, run_pk
 from services.trainer.core.errors import InvalidTransition, RunNotFound, TrainerError
 from services.trainer.core.runs import RunRecord, RunState, can_move
 
 log = logging.getLogger(__name__)
 
-RUN_SK: Final = "run"
 IDEM_SK: Final = "idem"
 # RunRecord fields stored as JSON strings (exact floats, NaN included; no Decimal conversions).
 _JSON_FIELDS: Final = frozenset({"overrides", "config", "progress", "metrics"})
@@ -82,7 +82,7 @@ def _decode_number(text: str) -> int | float:
 
 
 def _run_item(run: RunRecord) -> dict[str, Any]:
-    item: dict[str, Any] = {"pk": {"S": f"run#{run.run_id}"}, "sk": {"S": RUN_SK}}
+    item: dict[str, Any] = {"pk": {"S": run_pk(run.run_id)}, "sk": {"S": RUN_SK}}
     for name, value in run.model_dump().items():
         encoded = _encode(name, value)
         if encoded is not None:
@@ -311,7 +311,7 @@ class DynamoRunStore:
     def get(self, run_id: str) -> RunRecord | None:
         item = self._client.get_item(
             TableName=self._table,
-            Key={"pk": {"S": f"run#{run_id}"}, "sk": {"S": RUN_SK}},
+            Key={"pk": {"S": run_pk(run_id)}, "sk": {"S": RUN_SK}},
             ConsistentRead=True,
         ).get("Item")
         return None if item is None else _decode_run(item)
@@ -371,7 +371,7 @@ class DynamoRunStore:
     ) -> RunRecord | None:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "Key": {"pk": {"S": f"run#{run_id}"}, "sk": {"S": RUN_SK}},
+            "Key": {"pk": {"S": run_pk(run_id)}, "sk": {"S": RUN_SK}},
             "UpdateExpression": expression,
             "ConditionExpression": f"attribute_exists(pk) AND ({condition})",
             "ExpressionAttributeNames": names,
@@ -393,7 +393,7 @@ class DynamoRunStore:
         """Newest first. A filtered Scan of the whole table for now (runs are few); a GSI on
         (dataset, created_at) is the fix when they are not."""
         condition = "sk = :sk AND begins_with(pk, :p)"
-        values: dict[str, Any] = {":sk": {"S": RUN_SK}, ":p": {"S": "run#"}}
+        values: dict[str, Any] = {":sk": {"S": RUN_SK}, ":p": {"S": RUN_PREFIX}}
         if dataset is not None:
             condition += " AND dataset = :d"
             values[":d"] = {"S": dataset}
@@ -421,7 +421,7 @@ class DatasetState:
     def read(self, dataset: str) -> tuple[int, dt.datetime | None]:
         """``(records_since_training, last_training_at)``; ``(0, None)`` for a dataset never seen."""
         item = self._client.get_item(
-            TableName=self._table, Key={"pk": {"S": f"dataset#{dataset}"}}, ConsistentRead=True
+            TableName=self._table, Key={"pk": {"S": dataset_pk(dataset)}}, ConsistentRead=True
         ).get("Item", {})
         count = int(item["records_since_training"]["N"]) if "records_since_training" in item else 0
         last = item.get("last_training_at", {}).get("S")
@@ -434,7 +434,7 @@ class DatasetState:
             raise ValueError("consumed must be >= 0")
         self._client.update_item(
             TableName=self._table,
-            Key={"pk": {"S": f"dataset#{dataset}"}},
+            Key={"pk": {"S": dataset_pk(dataset)}},
             UpdateExpression="ADD records_since_training :minus SET last_training_at = :now",
             ExpressionAttributeValues={":minus": {"N": str(-consumed)}, ":now": {"S": now.isoformat()}},
         )
@@ -473,7 +473,7 @@ class LeaseStore:
         return int(self._clock() * 1000)
 
     def _key(self, dataset: str) -> dict[str, Any]:
-        return {"pk": {"S": f"lease#{dataset}"}}
+        return {"pk": {"S": lease_pk(dataset)}}
 
     def acquire(self, dataset: str, ttl_s: float, run_id: str | None = None) -> bool:
         """Take the lease if free, expired or already ours (then its expiry and run id are reset)."""

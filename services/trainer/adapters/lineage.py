@@ -19,13 +19,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from libs.registry import ModelRegistry
-from libs.schemas import Table, table_name
-from services.trainer.adapters.dynamodb import DynamoRunStore
-from services.trainer.adapters.model_store import MANIFEST
-from services.trainer.adapters.snapshot import plain
-from services.trainer.core.errors import RunNotFound
-from services.trainer.core.lineage import (
+from libs.model_folder.files import MANIFEST_FILE
+from libs.model_folder.lineage import (
     LineageError,
     RecordEntry,
     RecordOrigin,
@@ -33,7 +28,12 @@ from services.trainer.core.lineage import (
     check_digest,
     parse_entries,
 )
-from services.trainer.core.manifest import ModelManifest
+from libs.model_folder.manifest import ModelManifest
+from libs.registry import ModelRegistry
+from libs.schemas import Table, table_name
+from libs.storage.snapshot import plain
+from services.trainer.adapters.dynamodb import DynamoRunStore
+from services.trainer.core.errors import RunNotFound
 from services.trainer.core.runs import RunRecord
 
 # What lineage shows of a record: where it came from, never its content.
@@ -83,7 +83,7 @@ class LineageReader:
     def _model_of(self, run: RunRecord) -> ModelLineage:
         if run.model_uri is None:
             raise LineageError(f"run {run.run_id!r} is {run.state.value} and has no model")
-        text = "".join(model_file_lines(run.model_uri, MANIFEST, self._s3))
+        text = "".join(model_file_lines(run.model_uri, MANIFEST_FILE, self._s3))
         return ModelLineage(run, run.model_uri, ModelManifest.model_validate_json(text))
 
     def entries(self, model: ModelLineage, verify: bool = True) -> list[RecordEntry]:

@@ -7,8 +7,8 @@ import math
 import time
 from typing import Any
 
-import boto3
-
+from libs.common.aws import dynamodb_client
+from libs.common.settings import SharedSettings
 from services.trainer.adapters.dynamodb import DynamoRunStore
 from services.trainer.core.job import JobSpec
 from services.trainer.core.runs import Progress
@@ -21,9 +21,8 @@ class ProgressWriter:
         if spec.progress is None:
             raise ValueError("the job spec names no progress target")
         target = spec.progress
-        client = boto3.client(
-            "dynamodb", endpoint_url=target.dynamodb_endpoint, region_name=target.aws_region
-        )
+        where = SharedSettings(dynamodb_endpoint=target.dynamodb_endpoint, aws_region=target.aws_region)
+        client = dynamodb_client(where)
         self._store = DynamoRunStore(client, target.table_prefix)
         self._run_id = spec.run_id
         self._min_interval_s = min_interval_s

@@ -5,12 +5,11 @@ Runs in the job process before the workers start, so every worker reads the same
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.trainer.core.formatting import Example, render
 from services.trainer.core.packing import pack
 
 TOKENIZE_BATCH = 1024  # fast tokenizers encode a list in Rust; a batch amortises the Python call
@@ -21,16 +20,6 @@ class PackedSplit:
     input_ids: list[list[int]]
     labels: list[list[int]]
     tokens: int  # real (not padding) tokens
-
-
-def render_all(examples: Iterable[Example], tokenizer: Any) -> list[str]:
-    template = getattr(tokenizer, "chat_template", None)
-
-    def apply_chat_template(messages: list[dict[str, str]]) -> str:
-        return str(tokenizer.apply_chat_template(messages, tokenize=False))
-
-    bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
-    return [render(e, apply_chat_template if template else None, bos, eos) for e in examples]
 
 
 def tokenize(texts: Sequence[str], tokenizer: Any) -> list[list[int]]:

@@ -22,6 +22,7 @@ import torch
 from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
 
+from libs.model_folder.files import TRAINING_LOG_FILE
 from libs.models import resolve_base_model
 from services.trainer.core.job import JobSpec
 from services.trainer.training.data import BlockDataset
@@ -30,7 +31,6 @@ from services.trainer.training.deepspeed import deepspeed_config
 log = logging.getLogger(__name__)
 
 MODEL_DIR = "model"  # inside the final checkpoint: the saved model and tokenizer
-TRAINING_LOG = "training_log.json"  # beside the weights: the Trainer's log history (loss per logged step)
 
 
 def train_loop_per_worker(config: dict[str, Any], use_ray: bool = True) -> dict[str, float]:
@@ -138,7 +138,7 @@ def train_loop_per_worker(config: dict[str, Any], use_ray: bool = True) -> dict[
         if rank == 0:
             tokenizer.save_pretrained(final)
             # The loss curve, for the evaluator's report (the HF state holds every logged step).
-            (final / TRAINING_LOG).write_text(json.dumps(trainer.state.log_history))
+            (final / TRAINING_LOG_FILE).write_text(json.dumps(trainer.state.log_history))
         if use_ray:
             checkpoint = ray.train.Checkpoint.from_directory(tmp) if rank == 0 else None
             ray.train.report({**metrics, "final": 1.0}, checkpoint=checkpoint)

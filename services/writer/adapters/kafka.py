@@ -17,12 +17,12 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from libs.schemas import SanitizedRecord, SchemaDecodeError, decode, dumps
+from libs.storage.items import UnstorableRecord, item_size, to_item
+from libs.storage.tables import DatasetCounters
 from services.writer import metrics
 from services.writer.adapters.dynamodb import DynamoBatchWriter
-from services.writer.adapters.tables import DatasetCounters
 from services.writer.core.batch import Batch, BatchLimits
-from services.writer.core.errors import UnstorableRecord, WriterError
-from services.writer.core.items import item_size, to_item
+from services.writer.core.errors import WriterError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import services.evaluator.worker as worker
 from libs.models import EMBEDDED_MODEL
 from services.evaluator.adapters.evaluate import ModelRef
 from services.evaluator.core.config import EvaluatorConfig
-from tests.unit.trainer.test_manifest import model
+from tests.unit.model_folder.test_manifest import model
 
 
 class NoProduction:

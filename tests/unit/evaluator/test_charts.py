@@ -3,9 +3,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from libs.model_folder.files import EVALUATION_JSON, EVALUATION_MARKDOWN
 from services.evaluator.adapters.charts import loss_curve
 from services.evaluator.adapters.report_files import save_report
-from services.evaluator.core.report import REPORT_JSON, REPORT_MARKDOWN, EvaluationReport
+from services.evaluator.core.report import EvaluationReport
 
 from .helpers import report
 
@@ -23,8 +24,8 @@ def test_a_saved_report_has_json_markdown_and_the_charts_it_links(tmp_path: Path
     assert files == ["charts/training_loss.png", "charts/metrics.png", "charts/per_source.png"]
     for file in files:
         assert (tmp_path / file).read_bytes().startswith(PNG)
-    assert EvaluationReport.model_validate(json.loads((tmp_path / REPORT_JSON).read_text())) == saved
-    markdown = (tmp_path / REPORT_MARKDOWN).read_text()
+    assert EvaluationReport.model_validate(json.loads((tmp_path / EVALUATION_JSON).read_text())) == saved
+    markdown = (tmp_path / EVALUATION_MARKDOWN).read_text()
     assert all(f"]({file})" in markdown for file in files)
 
 

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from libs.training_data.split import is_eval
 from services.evaluator.core.examples import (
     UNKNOWN_SOURCE,
     EvalExample,
@@ -12,7 +13,6 @@ from services.evaluator.core.examples import (
     eval_examples,
     for_generation,
 )
-from services.trainer.core.split import is_eval
 
 
 @dataclass(frozen=True)

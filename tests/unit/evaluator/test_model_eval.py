@@ -93,10 +93,10 @@ def models(tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> Models
 
 @pytest.fixture(scope="module")
 def scanner() -> PiiScanner:
+    from libs.pii.policy import DetectionSections
     from services.evaluator.adapters.pii_scan import PiiScanner
-    from services.sanitizer.core.policy import SanitizerPolicy
 
-    return PiiScanner.from_policy(SanitizerPolicy(), names=False)
+    return PiiScanner.from_policy(DetectionSections(), names=False)
 
 
 def evaluate(

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from libs.pii.policy import DetectionSections
 from libs.schemas.events import Decision, GateResult
 from services.evaluator.adapters.pii_scan import PiiScanner
 from services.evaluator.core.gates import GatesConfig, PrivacyFindings, evaluate_gates
@@ -23,7 +24,6 @@ from services.evaluator.core.pii import (
     rate_allowance,
 )
 from services.evaluator.core.report import render_markdown
-from services.sanitizer.core.policy import SanitizerPolicy
 
 from .helpers import canary_result, metrics, report
 
@@ -47,7 +47,7 @@ class FakeNer:
 
 @pytest.fixture(scope="module")
 def scanner() -> PiiScanner:
-    return PiiScanner.from_policy(SanitizerPolicy(), names=True, ner=FakeNer())
+    return PiiScanner.from_policy(DetectionSections(), names=True, ner=FakeNer())
 
 
 def scanned(

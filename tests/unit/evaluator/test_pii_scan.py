@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from libs.pii.policy import DetectionSections
 from services.evaluator.adapters.pii_scan import PiiScanner
 from services.evaluator.core.metrics import pii_stats
-from services.sanitizer.core.policy import SanitizerPolicy
 
 
 class FakeNer:
@@ -16,7 +16,7 @@ class FakeNer:
 
 
 def test_generations_are_scanned_with_the_sanitizers_recognizers() -> None:
-    scanner = PiiScanner.from_policy(SanitizerPolicy(), names=False)
+    scanner = PiiScanner.from_policy(DetectionSections(), names=False)
     found = scanner.scan(
         [
             "write to bob.smith@example.com or call +1 415 555 0134",
@@ -31,5 +31,5 @@ def test_generations_are_scanned_with_the_sanitizers_recognizers() -> None:
 
 
 def test_names_come_from_the_ner_model_when_enabled() -> None:
-    scanner = PiiScanner.from_policy(SanitizerPolicy(), names=True, ner=FakeNer())
+    scanner = PiiScanner.from_policy(DetectionSections(), names=True, ner=FakeNer())
     assert scanner.scan(["please ask Zed Wexler about it", "nothing here"]) == [{"PERSON": 1}, {}]

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from libs.training_data.render import render_all
+from libs.training_data.split import is_eval
 from services.evaluator.core.examples import EvalExample
 from services.trainer.core.config import TinyModelConfig
-from services.trainer.core.split import is_eval
-from services.trainer.training.data import render_all
 
 EVAL_FRACTION = 0.25
 SEQ_LEN = 64
@@ -102,7 +102,7 @@ def train(
 
 
 def rendered(records: Sequence[Record], tokenizer: Any) -> list[str]:
-    from services.trainer.core.formatting import to_example
+    from libs.training_data.formatting import to_example
 
     examples = [to_example(r.content, r.fields) for r in records]
     return render_all([e for e in examples if e is not None], tokenizer)

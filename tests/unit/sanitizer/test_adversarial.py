@@ -14,12 +14,12 @@ from collections.abc import Callable
 
 import pytest
 
+from libs.pii import entities as E
+from libs.pii.detect import Detector, resolve
+from libs.pii.entities import Span
+from libs.pii.names import NameFinder
 from libs.schemas import RawRecord
 from services.sanitizer.build import build_sanitizer
-from services.sanitizer.core import entities as E
-from services.sanitizer.core.detect import Detector, resolve
-from services.sanitizer.core.entities import Span
-from services.sanitizer.core.names import NameFinder
 from services.sanitizer.core.pipeline import Dropped
 from services.sanitizer.core.policy import SanitizerPolicy
 from tests.unit.sanitizer.conftest import KEYS, FakeNer

@@ -3,10 +3,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from libs.pii.detect import Detector
 from libs.schemas import RawRecord
 from services.sanitizer.adapters.presidio import PresidioReplacer
 from services.sanitizer.core.anonymize import PiiAnonymizer
-from services.sanitizer.core.detect import Detector
 from services.sanitizer.core.pipeline import Dropped, Work
 from services.sanitizer.core.policy import SanitizerPolicy
 from tests.unit.sanitizer.conftest import KEYS, FakeNer

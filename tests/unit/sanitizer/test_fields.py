@@ -9,10 +9,10 @@ from collections.abc import Callable
 import pytest
 from pydantic import JsonValue
 
+from libs.pii.detect import Detector
 from libs.schemas import RawRecord
 from services.sanitizer.adapters.presidio import PresidioReplacer
 from services.sanitizer.core.anonymize import PiiAnonymizer, home_users
-from services.sanitizer.core.detect import Detector
 from services.sanitizer.core.pipeline import Work
 from services.sanitizer.core.policy import SanitizerPolicy
 from tests.unit.sanitizer.conftest import KEYS, FakeNer

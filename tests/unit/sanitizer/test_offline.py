@@ -8,9 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from libs.cli import app
+from libs.pii.policy import NamesPolicy
 from libs.schemas import RawRecord, SanitizedRecord, decode, encode
 from services.sanitizer.build import build_sanitizer
-from services.sanitizer.core.policy import NamesPolicy, SanitizerPolicy
+from services.sanitizer.core.policy import SanitizerPolicy
 from services.sanitizer.offline import MalformedLine, sanitize_file
 from tests.unit.sanitizer.conftest import KEYS, FakeNer
 

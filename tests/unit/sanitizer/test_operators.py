@@ -4,9 +4,9 @@ import re
 
 import pytest
 
+from libs.pii.entities import Span
 from services.sanitizer.adapters.presidio import Keys, PresidioReplacer, reveal
 from services.sanitizer.core import operators as ops
-from services.sanitizer.core.entities import Span
 from services.sanitizer.core.errors import SanitizerError
 from services.sanitizer.core.policy import AnonymizePolicy, Operator
 from tests.unit.sanitizer.conftest import KEYS

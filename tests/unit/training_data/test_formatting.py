@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.trainer.core.formatting import PAIR_KEYS, Example, render, to_example
+from libs.training_data.formatting import PAIR_KEYS, Example, render, to_example
 
 BOS, EOS = "<s>", "</s>"
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from services.sanitizer.core import entities as E
-from services.sanitizer.core.detect import Detector, resolve
-from services.sanitizer.core.patterns import PatternDetector
-from services.sanitizer.core.policy import DetectPolicy, NamesPolicy, SanitizerPolicy
+from libs.pii import entities as E
+from libs.pii.detect import Detector, resolve
+from libs.pii.patterns import PatternDetector
+from libs.pii.policy import DetectPolicy, NamesPolicy
+from services.sanitizer.core.policy import SanitizerPolicy
 
 
 def found(text: str, policy: DetectPolicy | None = None) -> list[tuple[str, str]]:

@@ -6,7 +6,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from services.sanitizer.core.errors import SanitizerError
+from libs.pii.errors import PiiConfigError
+from libs.pii.names import NerTagger
+from libs.pii.policy import NamesPolicy
 
 log = logging.getLogger(__name__)
 
@@ -18,14 +20,14 @@ def load_spacy(model: str) -> Any:
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
     if not spacy.util.is_package(model):
-        raise SanitizerError(
+        raise PiiConfigError(
             f"spaCy model {model!r} is not installed (python -m spacy download {model}); "
             "set names.model in the policy file"
         )
     engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model}])
     engine.load()
     if engine.nlp is None:
-        raise SanitizerError(f"Presidio's NLP engine did not load {model!r}")
+        raise PiiConfigError(f"Presidio's NLP engine did not load {model!r}")
     return engine.nlp["en"]
 
 
@@ -38,7 +40,7 @@ class SpacyNerTagger:
             if "ner" in getattr(pipe, "listening_components", ()):
                 needed.add(name)
         if "ner" not in nlp.pipe_names:
-            raise SanitizerError("the spaCy model has no 'ner' component")
+            raise PiiConfigError("the spaCy model has no 'ner' component")
         self._disabled = [name for name in nlp.pipe_names if name not in needed]
         self._nlp = nlp
         self._batch_size = batch_size
@@ -65,3 +67,10 @@ class SpacyNerTagger:
                 [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
                 for doc in self._nlp.pipe(texts, batch_size=self._batch_size)
             ]
+
+
+def load_ner(names: NamesPolicy) -> NerTagger | None:
+    """The NER model the names policy asks for; None when name finding is off."""
+    if not names.enabled:
+        return None
+    return SpacyNerTagger.load(names.model, names.batch_size)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from libs.model_folder.manifest import DataManifest, ModelManifest, ids_digest
 from services.trainer.core.config import TrainingConfig
-from services.trainer.core.manifest import DataManifest, ModelManifest, ids_digest
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 IDS = [f"helpdesk:{i:04x}" for i in range(500)]

@@ -9,11 +9,11 @@ from typing import Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
+from libs.model_folder.files import EVAL_FILE
 from libs.schemas.events import RunId
 from libs.schemas.records import DatasetName
 
 MANIFEST_SCHEMA_VERSION: Final = 1
-MANIFEST_FILE: Final = "manifest.json"
 
 
 def ids_digest(ids: Iterable[str]) -> str:
@@ -71,7 +71,7 @@ class ModelManifest(_Manifest):
     code_version: str = Field(min_length=1, description="Package version or git commit.")
     format: Literal["safetensors"] = "safetensors"
     eval_file: str = Field(
-        default="eval.jsonl", description="The eval split beside the weights: one JSON object per record."
+        default=EVAL_FILE, description="The eval split beside the weights: one JSON object per record."
     )
     base_model_dir: str | None = Field(
         default=None, description="Folder beside the weights holding a locally built base model, if any."
@@ -79,7 +79,7 @@ class ModelManifest(_Manifest):
     records_file: str | None = Field(
         default=None,
         description="Beside the weights: every snapshot record id and its split, sorted by id "
-        "(services.trainer.core.lineage); None for models written before lineage.",
+        "(libs.model_folder.lineage); None for models written before lineage.",
     )
     finetune: Literal["full", "lora"]
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.trainer.core.split import eval_score, is_eval
+from libs.training_data.split import eval_score, is_eval
 
 REPO = Path(__file__).resolve().parents[3]
 IDS = [f"helpdesk:{i:06d}" for i in range(20_000)]
@@ -20,7 +20,7 @@ def test_score_is_the_same_in_another_process() -> None:
     sample = IDS[:50] + ["", "ünïcode:ü", "a" * 512]
     code = (
         "import sys, json\n"
-        "from services.trainer.core.split import eval_score\n"
+        "from libs.training_data.split import eval_score\n"
         "print(json.dumps([eval_score(i) for i in json.loads(sys.stdin.read())]))"
     )
     out = subprocess.run(

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from services.sanitizer.core import entities as E
-from services.sanitizer.core import validators as V
-from services.sanitizer.core.entities import Span
-from services.sanitizer.core.policy import DetectPolicy
+from libs.pii import entities as E
+from libs.pii import validators as V
+from libs.pii.entities import Span
+from libs.pii.policy import DetectPolicy
 
 
 @dataclass(frozen=True)

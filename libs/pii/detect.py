@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.sanitizer.core.entities import Span
-from services.sanitizer.core.names import NameFinder, NerTagger
-from services.sanitizer.core.patterns import PatternDetector
-from services.sanitizer.core.policy import SanitizerPolicy
-from services.sanitizer.core.stopwords import STOP_WORDS
+from libs.pii.entities import Span
+from libs.pii.names import NameFinder, NerTagger
+from libs.pii.patterns import PatternDetector
+from libs.pii.policy import DetectionPolicy
+from libs.pii.stopwords import STOP_WORDS
 
 NAME_PRIORITY = 30
 
@@ -37,7 +37,7 @@ class Detector:
 
     def __init__(
         self,
-        policy: SanitizerPolicy,
+        policy: DetectionPolicy,
         ner: NerTagger | None = None,
         common_words: frozenset[str] | None = None,
     ) -> None:

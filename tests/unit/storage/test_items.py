@@ -7,8 +7,15 @@ from decimal import Decimal
 import pytest
 
 from libs.schemas import RecordKind, SanitizedRecord
-from services.writer.core.errors import UnstorableRecord
-from services.writer.core.items import EMPTY_KEY, dataset_shard, item_content, item_size, to_dynamo, to_item
+from libs.storage.items import (
+    EMPTY_KEY,
+    UnstorableRecord,
+    dataset_shard,
+    item_content,
+    item_size,
+    to_dynamo,
+    to_item,
+)
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 

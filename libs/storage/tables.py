@@ -7,7 +7,8 @@ import logging
 from typing import Any
 
 from libs.schemas import Table, table_name
-from services.writer.core.items import INDEX_NAME
+from libs.storage.items import INDEX_NAME
+from libs.storage.keys import dataset_pk
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +91,13 @@ class DatasetCounters:
         for dataset, count in counts.items():
             self._client.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"dataset#{dataset}"}},
+                Key={"pk": {"S": dataset_pk(dataset)}},
                 UpdateExpression="ADD records_total :n, records_since_training :n SET updated_at = :now",
                 ExpressionAttributeValues={":n": {"N": str(count)}, ":now": {"S": now_iso}},
             )
 
     def get(self, dataset: str) -> dict[str, int]:
         item = self._client.get_item(
-            TableName=self._table, Key={"pk": {"S": f"dataset#{dataset}"}}, ConsistentRead=True
+            TableName=self._table, Key={"pk": {"S": dataset_pk(dataset)}}, ConsistentRead=True
         ).get("Item", {})
         return {k: int(v["N"]) for k, v in item.items() if "N" in v}

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from services.sanitizer.core.detect import Detector
-from services.sanitizer.core.entities import PERSON, Span
-from services.sanitizer.core.names import NameFinder
+from libs.pii.detect import Detector
+from libs.pii.entities import PERSON, Span
+from libs.pii.names import NameFinder
 from services.sanitizer.core.policy import SanitizerPolicy
 from tests.unit.sanitizer.conftest import FakeNer
 

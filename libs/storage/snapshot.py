@@ -22,7 +22,7 @@ from typing import Any, Final
 from boto3.dynamodb.types import TypeDeserializer
 
 from libs.schemas import Table, table_name
-from services.writer.core.items import EMPTY_KEY, INDEX_NAME, item_content, shard_key
+from libs.storage.items import EMPTY_KEY, INDEX_NAME, item_content, shard_key
 
 _QUEUE_PAGES: Final = 64  # pages buffered between the shard readers and the consumer
 _PUT_POLL_S: Final = 0.1

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from services.trainer.core.lineage import (
+from libs.model_folder.lineage import (
     LineageError,
     RecordEntry,
     check_digest,
@@ -14,7 +14,7 @@ from services.trainer.core.lineage import (
     parse_entries,
     record_entries,
 )
-from services.trainer.core.manifest import ids_digest
+from libs.model_folder.manifest import ids_digest
 
 IDS = [f"helpdesk:{i:04x}" for i in range(50)]
 

