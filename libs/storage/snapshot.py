@@ -1,12 +1,13 @@
 """A dataset snapshot: every record of a dataset ingested at or before a watermark, read from the records
 table's sharded index (``dataset_shard``, ``ingested_at``) by one Query per shard, in parallel.
 
-``shards`` must equal the writer's ``index_shards`` setting (``TUNELINE_WRITER_INDEX_SHARDS``, default
-16): a shard the reader does not know is a shard whose records are silently missing from every snapshot.
+``shards`` must equal the writer's: both come from the one shared setting ``TUNELINE_INDEX_SHARDS``
+(default 16), since a shard the reader does not know is a shard whose records are silently missing from
+every snapshot.
 
 The index is a GSI, so reads are eventually consistent: a record written a moment before the watermark
 may not be visible yet. Callers use a watermark a few seconds in the past when that matters.
-Throttling is retried by the client itself (build it with botocore's ``retries={"mode": "standard"}``).
+Throttling is retried by the client itself (``libs.common.aws.dynamodb_client``: standard retry mode).
 """
 
 from __future__ import annotations
