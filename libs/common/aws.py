@@ -1,4 +1,4 @@
-"""The one DynamoDB client builder: every service and CLI command gets its client here.
+"""The AWS client builders: every service and CLI command gets its DynamoDB and S3 clients here.
 
 Credentials come from boto3's usual chain (environment, profile, container or instance role). When the
 chain finds none, ``dynamodb_client`` raises ``AwsCredentialsMissing`` with one line that says what to
@@ -25,7 +25,7 @@ def dynamodb_config(shared: SharedSettings, max_pool_connections: int | None = N
     ``TUNELINE_DYNAMODB_MAX_ATTEMPTS``) and bounded connect and read timeouts, so a stalled server
     fails a call instead of hanging a service."""
     options: dict[str, Any] = {
-        "retries": {"mode": "standard", "max_attempts": shared.dynamodb_max_attempts},
+        "retries": {"mode": "standard", "total_max_attempts": shared.dynamodb_max_attempts},
         "connect_timeout": shared.dynamodb_connect_timeout_s,
         "read_timeout": shared.dynamodb_read_timeout_s,
     }
@@ -54,4 +54,18 @@ def dynamodb_client(shared: SharedSettings, max_pool_connections: int | None = N
         endpoint_url=shared.dynamodb_endpoint,
         region_name=shared.aws_region,
         config=dynamodb_config(shared, max_pool_connections),
+    )
+
+
+def s3_client(shared: SharedSettings | None = None) -> Any:
+    """An S3 client (model store) in ``TUNELINE_AWS_REGION``, ``TUNELINE_S3_ENDPOINT`` for an
+    S3-compatible store (MinIO, Ceph); standard retry mode. Credentials: boto3's chain."""
+    shared = shared or SharedSettings()
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": shared.dynamodb_max_attempts},
+        connect_timeout=shared.dynamodb_connect_timeout_s,
+        read_timeout=shared.dynamodb_read_timeout_s,
+    )
+    return boto3.session.Session().client(
+        "s3", endpoint_url=shared.s3_endpoint, region_name=shared.aws_region, config=config
     )

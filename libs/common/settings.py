@@ -27,8 +27,11 @@ class SharedSettings(BaseSettings):
         default=None, description="DynamoDB-compatible endpoint URL; unset means AWS itself."
     )
     aws_region: str = "us-east-1"
+    s3_endpoint: str | None = Field(
+        default=None, description="S3-compatible endpoint URL for s3:// model stores; unset means AWS."
+    )
     dynamodb_max_attempts: int = Field(
-        default=8, ge=1, le=50, description="Attempts per DynamoDB call (botocore standard retry mode)."
+        default=8, ge=1, le=50, description="Attempts per DynamoDB or S3 call (botocore standard retries)."
     )
     dynamodb_connect_timeout_s: float = Field(default=5.0, gt=0)
     dynamodb_read_timeout_s: float = Field(default=30.0, gt=0)

@@ -53,9 +53,9 @@ def model_store(uri: str, s3_client: Any = None) -> ModelStore:
         if not bucket:
             raise ValueError(f"model store {uri!r}: no bucket")
         if s3_client is None:
-            import boto3
+            from libs.common.aws import s3_client as make_s3_client
 
-            s3_client = boto3.client("s3")
+            s3_client = make_s3_client()
         return S3ModelStore(s3_client, bucket, prefix)
     if "://" in uri:
         raise ValueError(f"model store {uri!r}: use a local folder or s3://bucket/prefix")
@@ -84,9 +84,9 @@ def local_model(uri: str, work_dir: Path, s3: Any = None) -> Path:
     if (target / MANIFEST_FILE).exists():
         return target
     if s3 is None:
-        import boto3
+        from libs.common.aws import s3_client
 
-        s3 = boto3.client("s3")
+        s3 = s3_client()
     downloads: list[tuple[str, Path]] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
         for obj in page.get("Contents", []):

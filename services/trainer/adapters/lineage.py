@@ -48,9 +48,9 @@ def model_file_lines(model_uri: str, name: str, s3: Any = None) -> Iterator[str]
         return
     bucket, _, prefix = model_uri.removeprefix("s3://").partition("/")
     if s3 is None:
-        import boto3
+        from libs.common.aws import s3_client
 
-        s3 = boto3.client("s3")
+        s3 = s3_client()
     key = f"{prefix.rstrip('/')}/{name}" if prefix else name
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     for line in body.iter_lines():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from libs.common.aws import AwsCredentialsMissing, dynamodb_client
+from libs.common.aws import AwsCredentialsMissing, dynamodb_client, s3_client
 from libs.common.settings import SharedSettings
 
 ROOT = Path(__file__).parents[3]
@@ -55,6 +55,25 @@ def test_credentials_from_the_environment_build_a_client(
     client = dynamodb_client(shared)
     assert client.meta.endpoint_url == "http://127.0.0.1:8000"
     assert client.meta.region_name == "eu-west-1"
+
+
+def test_clients_retry_in_standard_mode_with_bounded_timeouts(
+    no_credentials: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "tuneline")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "tuneline")
+    shared = SharedSettings(
+        dynamodb_endpoint="http://127.0.0.1:8000",
+        s3_endpoint="http://127.0.0.1:9000",
+        dynamodb_max_attempts=3,
+        dynamodb_read_timeout_s=7.0,
+    )
+    for client in (dynamodb_client(shared, max_pool_connections=20), s3_client(shared)):
+        config = client.meta.config
+        assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+        assert config.read_timeout == 7.0 and config.connect_timeout == 5.0
+    assert dynamodb_client(shared, max_pool_connections=20).meta.config.max_pool_connections == 20
+    assert s3_client(shared).meta.endpoint_url == "http://127.0.0.1:9000"
 
 
 @pytest.mark.parametrize(
