@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from libs.common.backoff import Backoff
+from libs.schemas import DeadLetter, decode
 from services.collector.core.items import Checkpoint, Emit, Item, Reject
 from services.collector.runner import SourceRunner
 
@@ -120,8 +121,10 @@ def test_records_rejects_and_a_final_checkpoint_behind_everything() -> None:
     run(ListSource(2500, stop), producer, stop)
     assert producer.values("raw.list") == [f"record-{i}".encode() for i in range(2500) if i != 3]
     (dead,) = producer.values("raw.dlq")
-    envelope = orjson.loads(dead)
-    assert envelope["reason"] == "unparseable_line" and envelope["original"] == "junk"
+    letter = decode(DeadLetter, dead)
+    assert (letter.reason, letter.service, letter.source) == ("unparseable_line", "collector", "list")
+    assert letter.value is not None and letter.value.raw() == b"junk" and not letter.value.truncated
+    assert letter.where["kind"] == "log" and letter.where["position"] == {"partition": "p", "offset": 4}
     assert checkpoints(producer)[-1] == {"p": 2500}
 
 
