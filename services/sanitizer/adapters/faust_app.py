@@ -31,8 +31,9 @@ import faust
 from faust.streams import Stream
 from mode import CrashingSupervisor
 
+from libs.common.deadletter import MAX_DEAD_LETTER_BYTES
 from services.sanitizer.adapters.presidio import Keys
-from services.sanitizer.adapters.stream import MAX_DEAD_LETTER_BYTES, SanitizerStream
+from services.sanitizer.adapters.stream import SanitizerStream
 from services.sanitizer.build import finish_steps, prepare_steps
 from services.sanitizer.core.minhash import NearDeduplicator
 from services.sanitizer.core.names import NerTagger
