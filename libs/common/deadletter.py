@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -74,6 +75,7 @@ def dead_letter_message(
     ``keep_value=False`` leaves the original value out (``value`` is None in the body): for a
     dead-letter topic less protected than the input's. ``value=None`` means there was no value at all.
     """
+    reason, service = _label(reason, "unknown"), _label(service, "unknown")
     key_payload = Payload.of(key, MAX_KEY_BYTES) if key else None
     message_key = key if key and len(key) <= MAX_KEY_BYTES else fallback_key
     out_headers = {"reason": reason.encode(), "service": service.encode()}
@@ -110,6 +112,37 @@ def dead_letter_message(
         held = len(encode(letter.value)) if letter.value else 0
         room = budget - (len(body) - held)
         limit = max(0, min(limit - 1, int(limit * room / max(held, 1)) - 64))
+
+
+class NotReplayable(ValueError):
+    """A dead letter that does not hold its whole original Kafka message."""
+
+
+def original_message(letter: DeadLetter) -> tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]:
+    """``(topic, key, value, headers)`` of the message that was dead-lettered, to produce again once
+    the cause is fixed. Raises ``NotReplayable`` for an input that was not a Kafka message (a collector
+    reject: fix it at the source) or whose value or key was cut or left out."""
+    if letter.source_topic is None:
+        raise NotReplayable(f"{letter.reason}: not a Kafka message ({letter.where or 'no origin'})")
+    if letter.value is None or letter.value.truncated:
+        raise NotReplayable(
+            f"{letter.reason}: the original value was {'cut' if letter.value else 'left out'}"
+        )
+    if letter.key is not None and letter.key.truncated:
+        raise NotReplayable(f"{letter.reason}: the original key was cut")
+    key = letter.key.raw() if letter.key is not None else None
+    headers = [(name, text.encode()) for name, text in letter.headers.items()]
+    return letter.source_topic, key, letter.value.raw(), headers
+
+
+_NOT_LABEL = re.compile(r"[^a-z0-9_]+")
+
+
+def _label(text: str, default: str) -> str:
+    """A reason or service as the schema's label (callers pass constants; this only keeps a surprising
+    one from failing the dead letter itself)."""
+    label = _NOT_LABEL.sub("_", text.lower()).strip("_")[:64]
+    return label if label[:1].isalpha() else default
 
 
 def _fitting(body: bytes, budget: int) -> bytes:

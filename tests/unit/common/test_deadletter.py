@@ -12,7 +12,9 @@ from libs.common.deadletter import (
     MAX_DEAD_LETTER_BYTES,
     MAX_KEY_BYTES,
     DeadLetterPublisher,
+    NotReplayable,
     dead_letter_message,
+    original_message,
 )
 from libs.schemas import DeadLetter, decode
 
@@ -184,3 +186,40 @@ def test_publisher_keep_value_false_applies_to_every_letter() -> None:
     (produced,) = producer.produced
     assert b"jane" not in produced["value"] and produced["key"] == b"logs"
     assert "on_delivery" not in produced
+
+
+def test_a_whole_kafka_message_can_be_replayed_from_its_dead_letter() -> None:
+    value = b"\xff\x00 a value that is not UTF-8"
+    sent = dead_letter_message(
+        service="writer",
+        reason="invalid_record",
+        value=value,
+        key=b"rec-1",
+        headers=[("kind", b"log")],
+        topic="sanitized.records",
+        partition=0,
+        offset=5,
+    )
+    letter = decode(DeadLetter, sent.value)
+    assert original_message(letter) == ("sanitized.records", b"rec-1", value, [("kind", b"log")])
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        {"value": b"junk", "where": {"path": "/var/log/a.log"}},  # not from Kafka
+        {"value": b"x" * 5000, "topic": "raw.support", "max_bytes": 1000},  # value cut
+        {"value": b"v", "topic": "raw.support", "keep_value": False},  # value left out
+        {"value": b"v", "topic": "raw.support", "key": b"k" * (MAX_KEY_BYTES + 1)},  # key cut
+    ],
+)
+def test_a_partial_dead_letter_is_not_replayable(origin: dict[str, Any]) -> None:
+    sent = dead_letter_message(service="sanitizer", reason="not_json", **origin)
+    with pytest.raises(NotReplayable):
+        original_message(sent.letter)
+
+
+def test_a_surprising_reason_is_made_a_label_rather_than_failing_the_dead_letter() -> None:
+    sent = dead_letter_message(service="Writer", reason="Unreadable event: bad JSON!")
+    assert sent.letter.reason == "unreadable_event_bad_json" and sent.letter.service == "writer"
+    assert dead_letter_message(service="x", reason="42").letter.reason == "unknown"
