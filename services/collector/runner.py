@@ -42,13 +42,14 @@ class SourceRunner:
         poll_interval_s: float,
         checkpoint_interval_s: float = 1.0,
         backoff: Backoff | None = None,
+        dlq_keep_value: bool = True,
     ) -> None:
         self.source = source
         self.name = source.name
         self._kind = kind
         self._producer = producer
         self._topic = topic
-        self._dead_letters = DeadLetterPublisher(producer, dlq_topic, "collector")
+        self._dead_letters = DeadLetterPublisher(producer, dlq_topic, "collector", keep_value=dlq_keep_value)
         self._offsets_topic = offsets_topic
         self._tracker = OffsetTracker(checkpoint)
         self._poll_interval_s = poll_interval_s

@@ -224,6 +224,7 @@ def create_app(
         settings.max_record_bytes,
         settings.max_message_bytes,
         shared.namespace,
+        settings.dlq_keep_value,
     )
 
     async def on_raw(event: faust.EventT[bytes]) -> str:

@@ -59,6 +59,7 @@ class SanitizerStream:
         max_record_bytes: int,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         namespace: str = "",
+        keep_dead_letter_values: bool = True,
     ) -> None:
         self.prepare = prepare
         self.finish = finish
@@ -70,6 +71,7 @@ class SanitizerStream:
         self.max_message_bytes = max_message_bytes
         self.meter = metrics.RateMeter()
         self.namespace = namespace  # raw topics are <namespace>.raw.<source>
+        self.keep_dead_letter_values = keep_dead_letter_values  # false: dead letters without the value
 
     async def on_raw(
         self, key: bytes | None, value: bytes | None, topic: str, partition: int, offset: int
@@ -184,6 +186,7 @@ class SanitizerStream:
             topic=topic,
             partition=partition,
             offset=offset,
+            keep_value=self.keep_dead_letter_values,
         )
         await self.outputs.dead_letter(sent.key, sent.value, sent.headers)
         metrics.DEAD_LETTERS.labels(reason).inc()

@@ -101,11 +101,13 @@ class ListSource:
         pass
 
 
-def run(source: ListSource, producer: FakeProducer, stop: threading.Event) -> SourceRunner:
+def run(
+    source: ListSource, producer: FakeProducer, stop: threading.Event, dlq_keep_value: bool = True
+) -> SourceRunner:
     fake: Any = producer  # duck-typed stand-in for confluent_kafka.Producer
     runner = SourceRunner(
         source, "log", fake, "raw.list", "raw.dlq", "collector.offsets", {}, poll_interval_s=0,
-        checkpoint_interval_s=0, backoff=Backoff(base_s=0, cap_s=0),
+        checkpoint_interval_s=0, backoff=Backoff(base_s=0, cap_s=0), dlq_keep_value=dlq_keep_value,
     )  # fmt: skip
     runner.run(stop)
     return runner
@@ -126,6 +128,16 @@ def test_records_rejects_and_a_final_checkpoint_behind_everything() -> None:
     assert letter.value is not None and letter.value.raw() == b"junk" and not letter.value.truncated
     assert letter.where["kind"] == "log" and letter.where["position"] == {"partition": "p", "offset": 4}
     assert checkpoints(producer)[-1] == {"p": 2500}
+
+
+def test_dead_letters_without_values_when_told() -> None:
+    stop = threading.Event()
+    producer = FakeProducer()
+    run(ListSource(10, stop), producer, stop, dlq_keep_value=False)
+    (dead,) = producer.values("raw.dlq")
+    letter = decode(DeadLetter, dead)
+    assert letter.reason == "unparseable_line" and letter.value is None and b"junk" not in dead
+    assert letter.where["offset"] == 3
 
 
 def test_a_refused_record_rewinds_the_source_to_the_last_checkpoint_and_resends() -> None:

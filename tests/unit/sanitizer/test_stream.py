@@ -314,6 +314,15 @@ def test_a_small_dead_letter_keeps_the_value(sanitizer_app: tuple[SanitizerApp, 
     assert letter.key is not None and letter.key.raw() == b"k" and out.dead[0][2]["service"] == b"sanitizer"
 
 
+def test_dead_letters_without_values_when_told(sanitizer_app: tuple[SanitizerApp, Collected]) -> None:
+    built, out = sanitizer_app
+    built.stream.keep_dead_letter_values = False  # TUNELINE_SANITIZER_DLQ_KEEP_VALUE=false
+    assert asyncio.run(built.stream.on_raw(b"k", b"jane@corp.io", "raw.support", 0, 1)) == "dlq:not_json"
+    ((key, value, _),) = out.dead
+    letter = decode(DeadLetter, value)
+    assert letter.value is None and b"jane" not in value and letter.source_offset == 1 and key == b"k"
+
+
 class FailsOnce(FakeNer):
     """A recognizer that fails on the first text with the marker only (a transient model failure)."""
 
