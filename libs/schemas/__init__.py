@@ -1,6 +1,7 @@
 """Pydantic models, topic and table names shared by every tuneline service."""
 
 from libs.schemas.codec import decode, decode_training_event, dumps, encode, export_json_schemas, loads
+from libs.schemas.deadletter import DEAD_LETTER_SCHEMA_VERSION, DeadLetter, Payload
 from libs.schemas.errors import SchemaDecodeError, SchemaEncodeError, SchemaError
 from libs.schemas.events import (
     Decision,
@@ -34,6 +35,7 @@ from libs.schemas.records import RawRecord, RecordKind, SanitizedRecord, stable_
 
 __all__ = [
     "COLLECTOR_OFFSETS_TOPIC",
+    "DEAD_LETTER_SCHEMA_VERSION",
     "DEFAULT_TABLE_PREFIX",
     "EVALUATOR_DLQ_TOPIC",
     "RAW_DLQ_TOPIC",
@@ -42,11 +44,13 @@ __all__ = [
     "SANITIZED_RECORDS_TOPIC",
     "TRAINING_EVENTS_TOPIC",
     "WRITER_DLQ_TOPIC",
+    "DeadLetter",
     "Decision",
     "EvaluationCompleted",
     "GateResult",
     "ModelPromoted",
     "PromotionAction",
+    "Payload",
     "RawRecord",
     "RecordKind",
     "RunStatus",

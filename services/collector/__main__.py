@@ -58,6 +58,7 @@ def main(config_file: str | None = None) -> int:
             checkpoints.get(source.name, {}),
             source.poll_interval_s,
             settings.checkpoint_interval_s,
+            dlq_keep_value=settings.dlq_keep_value,
         )
         for source in sources
     ]

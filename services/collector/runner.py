@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from libs.common.backoff import Backoff
+from libs.common.deadletter import DeadLetterPublisher
 from libs.schemas.records import RECORD_SCHEMA_VERSION
 from services.collector import metrics
-from services.collector.adapters.kafka import checkpoint_message, dead_letter_message
+from services.collector.adapters.kafka import checkpoint_message
 from services.collector.core.checkpoint import OffsetTracker
 from services.collector.core.items import Checkpoint, Emit, Reject
 from services.collector.core.source import Source
@@ -42,13 +42,14 @@ class SourceRunner:
         poll_interval_s: float,
         checkpoint_interval_s: float = 1.0,
         backoff: Backoff | None = None,
+        dlq_keep_value: bool = True,
     ) -> None:
         self.source = source
         self.name = source.name
         self._kind = kind
         self._producer = producer
         self._topic = topic
-        self._dlq_topic = dlq_topic
+        self._dead_letters = DeadLetterPublisher(producer, dlq_topic, "collector", keep_value=dlq_keep_value)
         self._offsets_topic = offsets_topic
         self._tracker = OffsetTracker(checkpoint)
         self._poll_interval_s = poll_interval_s
@@ -147,20 +148,17 @@ class SourceRunner:
 
     def _dead_letter(self, item: Reject) -> None:
         metrics.DEAD_LETTERS.labels(self.name, item.reason).inc()
-        log.warning(
-            "input sent to the dead-letter topic",
-            extra={"source": self.name, "reason": item.reason, "detail": item.detail, "where": item.where},
+        partition, offset = item.position
+        # keyed by the source; a failed delivery fails the barrier like a record's
+        self._dead_letters.publish(
+            item.reason,
+            item.detail,
+            on_delivery=self._on_failure,
+            value=item.original or None,
+            source=self.name,
+            where={**item.where, "kind": self._kind, "position": {"partition": partition, "offset": offset}},
+            fallback_key=self.name.encode(),
         )
-        headers = [("reason", item.reason.encode()), ("source", self.name.encode())]
-        self._produce(self._dlq_topic, dead_letter_message(self.name, self._kind, item), headers)
-
-    def _produce(self, topic: str, value: bytes, headers: Any) -> None:
-        while True:
-            try:
-                self._producer.produce(topic, value, self.name, on_delivery=self._on_failure, headers=headers)
-                return
-            except BufferError:
-                self._producer.poll(0.1)
 
     def _delivery_failed(self, err: KafkaError | None, _msg: Message) -> None:
         if err is not None:

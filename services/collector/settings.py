@@ -31,6 +31,11 @@ class CollectorSettings(BaseSettings):
     )
     offsets_topic: str = Field(default=COLLECTOR_OFFSETS_TOPIC, validate_default=True)
     dlq_topic: str = Field(default=RAW_DLQ_TOPIC, validate_default=True)
+    dlq_keep_value: bool = Field(
+        default=True,
+        description="Keep the rejected input in its dead letter (raw data: give the dead-letter topic the "
+        "access rules of raw.*); false keeps the reason and where it was only.",
+    )
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
     startup_timeout_s: float = Field(default=60.0, gt=0, description="How long to wait for Kafka at start.")
 

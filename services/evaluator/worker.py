@@ -16,6 +16,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
+from libs.common.deadletter import DeadLetterPublisher
 from libs.model_folder.files import EVALUATION_DIR, EVALUATION_JSON, MANIFEST_FILE, TRAINING_LOG_FILE
 from libs.model_folder.manifest import ModelManifest
 from libs.model_folder.store import local_model, model_store
@@ -30,7 +31,6 @@ from libs.schemas import (
     SchemaError,
     TrainingCompleted,
     decode_training_event,
-    dumps,
 )
 from services.evaluator import metrics
 from services.evaluator.adapters.canaries import CanaryStore
@@ -165,6 +165,7 @@ class EvaluationWorker:
         self.consumer, self.producer, self.registry, self.canaries = consumer, producer, registry, canaries
         self.config, self.work_dir, self.training = config, work_dir, training
         self.events_topic, self.dlq_topic = events_topic, dlq_topic
+        self.dead_letters = DeadLetterPublisher(producer, dlq_topic, "evaluator")
         self.stopping = threading.Event()
         self.healthy = True
 
@@ -189,12 +190,12 @@ class EvaluationWorker:
         try:
             event = decode_training_event(msg.value() or b"")
         except SchemaError as exc:
-            self._dead_letter(msg, f"unreadable event: {exc}")
+            self._dead_letter(msg, "unreadable_event", str(exc))
             return
         if not isinstance(event, TrainingCompleted) or event.status is not RunStatus.SUCCEEDED:
             return  # other events (ours included) and runs without a model
         if event.model_uri is None:
-            self._dead_letter(msg, "succeeded TrainingCompleted without model_uri")
+            self._dead_letter(msg, "missing_model_uri", "succeeded TrainingCompleted without model_uri")
             return
         if self.registry.evaluation(event.run_id) is not None:
             log.info("already evaluated; skipping the replayed event", extra={"run_id": event.run_id})
@@ -214,7 +215,7 @@ class EvaluationWorker:
                 )
             except Exception as exc:  # a model that cannot be evaluated is reported, never retried forever
                 log.exception("evaluation failed", extra={"run_id": event.run_id})
-                self._dead_letter(msg, f"evaluation failed: {type(exc).__name__}: {exc}")
+                self._dead_letter(msg, "evaluation_failed", f"{type(exc).__name__}: {exc}")
                 return
         self._announce(event, outcome)
 
@@ -250,30 +251,26 @@ class EvaluationWorker:
             extra={"run_id": event.run_id, "decision": report.decision.value, "summary": report.summary},
         )
 
-    def _send(self, key: str, value: bytes, topic: str | None = None) -> None:
+    def _send(self, key: str, value: bytes) -> None:
         errors: list[KafkaError] = []
         self.producer.produce(
-            topic or self.events_topic,
+            self.events_topic,
             key=key.encode(),
             value=value,
             on_delivery=lambda err, _m: errors.append(err) if err else None,
         )
         if self.producer.flush(30) or errors:
-            raise RuntimeError(
-                f"could not publish to {topic or self.events_topic}: {errors[:1] or 'timed out'}"
-            )
+            raise RuntimeError(f"could not publish to {self.events_topic}: {errors[:1] or 'timed out'}")
 
-    def _dead_letter(self, msg: Message, reason: str) -> None:
+    def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
+        """Dead-letter ``msg`` and wait for the broker: its offset is committed next."""
         metrics.DEAD_LETTERS.inc()
-        log.error("event to the dead-letter topic", extra={"reason": reason[:500], "offset": msg.offset()})
-        envelope = {
-            "reason": reason[:2000],
-            "topic": msg.topic(),
-            "partition": msg.partition(),
-            "offset": msg.offset(),
-            "value": (msg.value() or b"").decode("utf-8", "replace"),
-        }
-        self._send((msg.key() or b"").decode("utf-8", "replace"), dumps(envelope), self.dlq_topic)
+        errors: list[KafkaError] = []
+        self.dead_letters.publish_kafka_message(
+            msg, reason, detail, on_delivery=lambda err, _m: errors.append(err) if err else None
+        )
+        if self.producer.flush(30) or errors:
+            raise RuntimeError(f"could not publish to {self.dlq_topic}: {errors[:1] or 'timed out'}")
 
 
 def cleanup(work_dir: Path) -> None:

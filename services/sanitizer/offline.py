@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from libs.schemas import RawRecord, dumps, encode
+from libs.common.deadletter import dead_letter_message
+from libs.schemas import RawRecord, encode
 from services.sanitizer.build import Sanitizer
 from services.sanitizer.core.errors import RecordRejected, SanitizerError
 from services.sanitizer.core.intake import parse_record
@@ -55,7 +56,8 @@ def sanitize_file(
     on_progress: Callable[[int], None] | None = None,
 ) -> Summary:
     """Sanitize ``source`` into ``output``. A malformed line raises ``MalformedLine`` unless ``dlq`` is
-    given, where it is written (with its line number and reason) and the run goes on."""
+    given, where its ``DeadLetter`` (reason, file and line, the line itself) is written and the run goes
+    on."""
     summary = Summary()
     with output.open("wb") as out, dlq.open("wb") if dlq else _nowhere() as dead:
         batch: list[tuple[int, RawRecord]] = []
@@ -66,13 +68,13 @@ def sanitize_file(
             except RecordRejected as exc:
                 if dead is None:
                     raise MalformedLine(number, exc.reason, exc.detail) from None
-                _dead_letter(dead, number, exc.reason, exc.detail, line)
+                _dead_letter(dead, source, number, exc.reason, exc.detail, line)
                 summary.dead_letters[exc.reason] += 1
             if len(batch) >= batch_size:
-                _flush(batch, sanitizer, out, dead, summary)
+                _flush(batch, sanitizer, out, dead, summary, source)
             if on_progress is not None:
                 on_progress(len(line.encode()) + 1)
-        _flush(batch, sanitizer, out, dead, summary)
+        _flush(batch, sanitizer, out, dead, summary, source)
     return summary
 
 
@@ -82,6 +84,7 @@ def _flush(
     out: IO[bytes],
     dead: IO[bytes] | None,
     summary: Summary,
+    source: Path,
 ) -> None:
     if not batch:
         return
@@ -94,7 +97,7 @@ def _flush(
                 continue
             if dead is None:
                 raise MalformedLine(number, result.reason, result.detail)
-            _dead_letter(dead, number, result.reason, result.detail, encode(record).decode())
+            _dead_letter(dead, source, number, result.reason, result.detail, encode(record).decode())
             summary.dead_letters[result.reason] += 1
             continue
         out.write(encode(result) + b"\n")
@@ -111,15 +114,15 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, stripped.encode("utf-8", "replace").decode("utf-8")
 
 
-def _dead_letter(dead: IO[bytes], line: int, reason: str, detail: str, value: str) -> None:
-    envelope = {
-        "reason": reason,
-        "detail": detail,
-        "line": line,
-        "rejected_at": dt.datetime.now(dt.UTC).isoformat(),
-        "value": value,
-    }
-    dead.write(dumps(envelope) + b"\n")
+def _dead_letter(dead: IO[bytes], source: Path, line: int, reason: str, detail: str, value: str) -> None:
+    letter = dead_letter_message(
+        service="sanitizer",
+        reason=reason,
+        detail=detail,
+        value=value.encode(),
+        where={"file": str(source), "line": line},
+    )
+    dead.write(letter.value + b"\n")
 
 
 class _nowhere:

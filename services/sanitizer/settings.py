@@ -54,6 +54,11 @@ class SanitizerSettings(BaseSettings):
     )
     output_topic: str = Field(default=SANITIZED_RECORDS_TOPIC, validate_default=True)
     dlq_topic: str = Field(default=SANITIZED_DLQ_TOPIC, validate_default=True)
+    dlq_keep_value: bool = Field(
+        default=True,
+        description="Keep the rejected message in its dead letter (raw data: give the dead-letter topic "
+        "the access rules of raw.*); false keeps the reason, key and coordinates only.",
+    )
     by_hash_topic: str = Field(
         default="sanitizer.by-hash",
         validate_default=True,

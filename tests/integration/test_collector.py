@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from libs.devstack.servers import free_port
+from libs.schemas import DeadLetter
 from libs.schemas.names import raw_topic
 from libs.schemas.records import stable_record_id
 from tests.integration.collector_helpers import Collector, read_all, wait_for_ids
@@ -253,6 +254,12 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_a_broken_source_stops_nothi
     ]
     assert all(d.headers["reason"] == d.value["reason"].encode() for d in dead)
     assert dead[0].value["source"] == good and dead[0].value["where"]["path"] == str(events)
+    letters = sorted(
+        (DeadLetter.model_validate(d.value) for d in dead), key=lambda x: str(x.where["offset"]).zfill(9)
+    )
+    assert all(d.headers["service"] == b"collector" and d.key == good for d in dead)
+    assert [x.value.raw() if x.value else None for x in letters] == [lines[1], lines[2], None]
+    assert letters[2].where["kind"] == "log" and letters[2].source_topic is None
     deadline = time.monotonic() + 60  # the broken source is retried with backoff: wait for its warning
     while "source pass failed" not in collector.log() and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -22,7 +22,7 @@ from libs.devstack.probes import LOCAL_AWS_KEY_ID, LOCAL_AWS_SECRET
 from libs.devstack.servers import free_port
 from libs.model_folder.manifest import DataManifest, ModelManifest, ids_digest
 from libs.registry import ModelRegistry
-from libs.schemas import RunStatus, TrainingCompleted
+from libs.schemas import DeadLetter, RunStatus, TrainingCompleted
 from libs.storage.tables import init_tables
 from tests.unit.evaluator import tiny_models as T
 
@@ -185,8 +185,11 @@ def test_training_completed_leads_to_an_evaluation_and_a_promotion_only_when_bet
 
     # Garbage on the topic goes to the dead-letter topic with a reason; the worker keeps going.
     send(kafka_bootstrap, topic, "junk", b'{"type": "training.completed", "run_id": 7}')
-    dead = wait_for(kafka_bootstrap, dlq, lambda v: True, log)
-    assert "unreadable event" in dead["reason"]
+    letter = DeadLetter.model_validate(wait_for(kafka_bootstrap, dlq, lambda v: True, log))
+    assert (letter.reason, letter.service, letter.source_topic) == ("unreadable_event", "evaluator", topic)
+    assert letter.detail.startswith("TrainingEvent.training.completed.run_id")
+    assert letter.key is not None and letter.key.raw() == b"junk"
+    assert letter.value is not None and letter.value.raw() == b'{"type": "training.completed", "run_id": 7}'
 
     # A degraded model, now against the promoted one: rejected, production stays.
     send(kafka_bootstrap, topic, "general-degraded", completed("general-degraded", models["degraded"]))

@@ -34,7 +34,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from benchmarks.sanitizer_data import Sample, generate
 from libs.devstack.servers import free_port
-from libs.schemas import SanitizedRecord, decode
+from libs.schemas import DeadLetter, RawRecord, SanitizedRecord, decode
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -227,8 +227,16 @@ def test_unique_records_out_once_no_pii_and_dead_letters(
     reasons = sorted(headers["reason"].decode() for _, headers in dlq.messages)
     assert reasons == sorted(reason for _, reason in bad)
     for value, headers in dlq.messages:
-        body = json.loads(value)
-        assert body["reason"] == headers["reason"].decode() and body["topic"] == topics.raw
+        letter = decode(DeadLetter, value)
+        assert letter.reason == headers["reason"].decode() and letter.source_topic == topics.raw
+        assert letter.service == "sanitizer" and headers["service"] == b"sanitizer"
+        assert letter.value is not None
+        original = next(value for value, reason in bad if reason == letter.reason)
+        if letter.reason == "recognizer_error":  # stage 2 keeps the normalized record it failed on
+            assert decode(RawRecord, letter.value.raw()).id == "poison-1"
+        else:  # stage 1 keeps the raw message as it came, with its key
+            assert letter.value.raw() == original and not letter.value.truncated
+            assert letter.key is not None and letter.key.raw() == b"bad"
 
     log = worker.log()
     assert [v for v in _planted_values(uniques) if v in log] == []  # found values are never logged
@@ -306,6 +314,6 @@ def test_a_refused_dead_letter_stops_the_worker_and_is_not_lost(
     finally:
         dlq.close()
     ((value, headers),) = dlq.messages
-    body = json.loads(value)
-    assert headers["reason"] == b"not_json" and body["value"] == bad.decode()
-    assert body["topic"] == topics.raw and body["offset"] == 0
+    letter = decode(DeadLetter, value)
+    assert headers["reason"] == b"not_json" and letter.value is not None and letter.value.raw() == bad
+    assert letter.source_topic == topics.raw and letter.source_offset == 0

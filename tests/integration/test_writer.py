@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -14,7 +13,7 @@ from botocore.exceptions import ClientError
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from libs.common.backoff import Backoff
-from libs.schemas import Table, table_name
+from libs.schemas import DeadLetter, Table, decode, table_name
 from libs.storage.items import item_content
 from libs.storage.tables import DatasetCounters, init_tables
 from services.writer.adapters.dynamodb import DynamoBatchWriter
@@ -117,22 +116,35 @@ def test_every_record_stored_once_counted_and_bad_ones_dead_lettered(
     assert billing["records_total"] == billing["records_since_training"] == 500
 
     dead = _read_all(kafka_bootstrap, dlq, expected=3)
-    reasons = sorted((d["reason"], d["key"]) for d in dead)
-    assert reasons == [("invalid_record", "poison-1"), ("invalid_record", "poison-2"), ("oversize", huge.id)]
-    poison = next(d for d in dead if d["key"] == "poison-1")
-    assert poison["detail"].startswith("SanitizedRecord.") and poison["topic"] == topic
+    by_key = {d.key.raw().decode(): d for d in dead if d.key is not None}
+    assert sorted((d.reason, k) for k, d in by_key.items()) == [
+        ("invalid_record", "poison-1"),
+        ("invalid_record", "poison-2"),
+        ("oversize", huge.id),
+    ]
+    poison = by_key["poison-1"]
+    assert poison.detail.startswith("SanitizedRecord.") and poison.source_topic == topic
+    assert poison.service == "writer" and poison.source_offset is not None
+    originals = dict(payloads)
+    for key in ("poison-1", "poison-2"):  # kept exact (poison-2 is not UTF-8: base64)
+        kept = by_key[key].value
+        assert kept is not None and kept.raw() == originals[key] and not kept.truncated
+    big = by_key[huge.id].value  # over the dead-letter size cap: cut, and said so
+    assert big is not None and big.truncated and big.size == len(originals[huge.id])
+    assert originals[huge.id].startswith(big.raw())
 
 
-def _read_all(bootstrap: str, topic: str, expected: int) -> list[dict[str, Any]]:
+def _read_all(bootstrap: str, topic: str, expected: int) -> list[DeadLetter]:
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"reader-{topic}", "auto.offset.reset": "earliest"}
     )
     consumer.subscribe([topic])
-    out: list[dict[str, Any]] = []
+    out: list[DeadLetter] = []
     for _ in range(200):
         msg = consumer.poll(0.3)
         if msg is not None and msg.error() is None:
-            out.append(json.loads(msg.value() or b"{}"))
+            out.append(decode(DeadLetter, msg.value() or b"{}"))
+            assert dict(msg.headers() or [])["reason"] == out[-1].reason.encode()
         if len(out) >= expected:
             break
     consumer.close()

@@ -1,4 +1,4 @@
-"""Kafka edges of the collector: the producer settings, dead-letter envelopes, and the offset store.
+"""Kafka edges of the collector: the producer settings, checkpoint messages, and the offset store.
 
 Checkpoints live in the compacted topic ``collector.offsets``, keyed by source name, as Kafka Connect
 keeps source offsets: the latest message per key is the position to resume from.
@@ -17,12 +17,11 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from libs.common.kafka import ensure_topics
 from libs.schemas.names import COLLECTOR_OFFSETS_TOPIC
-from services.collector.core.items import Checkpoint, Reject
+from services.collector.core.items import Checkpoint
 
 log = logging.getLogger(__name__)
 
 OFFSETS_TOPIC_CONFIG: Final = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
-MAX_ORIGINAL_IN_DLQ: Final = 512 * 1024
 
 
 def producer_config(
@@ -50,22 +49,6 @@ def checkpoint_message(source: str, checkpoint: Checkpoint) -> bytes:
         {"source": source, "position": checkpoint, "updated_at": dt.datetime.now(dt.UTC)},
         option=orjson.OPT_UTC_Z,
     )
-
-
-def dead_letter_message(source: str, kind: str, reject: Reject) -> bytes:
-    # The reason and position, never a parsed value in logs; the original travels in the body only.
-    envelope: dict[str, Any] = {
-        "reason": reject.reason,
-        "detail": reject.detail,
-        "source": source,
-        "kind": kind,
-        "where": reject.where,
-        "position": {"partition": reject.position[0], "offset": reject.position[1]},
-        "rejected_at": dt.datetime.now(dt.UTC),
-    }
-    if reject.original and len(reject.original) <= MAX_ORIGINAL_IN_DLQ:
-        envelope["original"] = reject.original.decode(errors="replace")
-    return orjson.dumps(envelope, option=orjson.OPT_UTC_Z)
 
 
 class OffsetStore:

@@ -31,9 +31,10 @@ import faust
 from faust.streams import Stream
 from mode import CrashingSupervisor
 
+from libs.common.deadletter import MAX_DEAD_LETTER_BYTES
 from libs.pii.names import NerTagger
 from services.sanitizer.adapters.presidio import Keys
-from services.sanitizer.adapters.stream import MAX_DEAD_LETTER_BYTES, SanitizerStream
+from services.sanitizer.adapters.stream import SanitizerStream
 from services.sanitizer.build import finish_steps, prepare_steps
 from services.sanitizer.core.minhash import NearDeduplicator
 from services.sanitizer.core.pipeline import Pipeline
@@ -223,6 +224,7 @@ def create_app(
         settings.max_record_bytes,
         settings.max_message_bytes,
         shared.namespace,
+        settings.dlq_keep_value,
     )
 
     async def on_raw(event: faust.EventT[bytes]) -> str:

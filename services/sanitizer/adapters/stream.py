@@ -19,8 +19,9 @@ import logging
 import re
 from typing import Protocol
 
-from libs.schemas import dumps, encode
-from libs.schemas.names import source_of_raw_topic
+from libs.common.deadletter import dead_letter_message, log_dead_letter
+from libs.schemas import encode
+from libs.schemas.names import RAW_TOPIC_PREFIX, namespaced, source_of_raw_topic
 from services.sanitizer import metrics
 from services.sanitizer.core.dedup import DedupRecorder
 from services.sanitizer.core.errors import RecordRejected
@@ -31,12 +32,10 @@ from services.sanitizer.core.pipeline import Dropped, Pipeline, Work, to_sanitiz
 log = logging.getLogger(__name__)
 
 _HASH = re.compile(r"[0-9a-f]{16,128}")
-# A dead letter (envelope + key + headers) stays under this, far below Kafka's default message limit
-# (~1 MB) and Faust's producer_max_request_size, so sending one cannot fail on size: the original
-# value is left out (its length kept as `value_bytes`) when the envelope would be bigger.
-MAX_DEAD_LETTER_BYTES = 512 * 1024
+# A dead letter (libs.common.deadletter) stays under MAX_DEAD_LETTER_BYTES, far below Kafka's default
+# message limit and Faust's producer_max_request_size, so sending one cannot fail on size: the original
+# value is cut (``value.truncated``) when the whole would be bigger.
 DEFAULT_MAX_MESSAGE_BYTES = 1_000_000  # Kafka's message.max.bytes is 1 048 588 by default
-_MAX_KEY_BYTES = 1024  # a longer original key is left out of the dead letter (its length kept)
 
 
 class Outputs(Protocol):
@@ -60,6 +59,7 @@ class SanitizerStream:
         max_record_bytes: int,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         namespace: str = "",
+        keep_dead_letter_values: bool = True,
     ) -> None:
         self.prepare = prepare
         self.finish = finish
@@ -71,6 +71,7 @@ class SanitizerStream:
         self.max_message_bytes = max_message_bytes
         self.meter = metrics.RateMeter()
         self.namespace = namespace  # raw topics are <namespace>.raw.<source>
+        self.keep_dead_letter_values = keep_dead_letter_values  # false: dead letters without the value
 
     async def on_raw(
         self, key: bytes | None, value: bytes | None, topic: str, partition: int, offset: int
@@ -175,45 +176,29 @@ class SanitizerStream:
         offset: int,
     ) -> str:
         # The detail names the field or the limit, never a value: values may be personal data.
-        detail = detail[:1000]
-        raw_key = key or b""
-        envelope: dict[str, object] = {
-            "reason": reason,
-            "detail": detail,
-            "topic": topic,
-            "partition": partition,
-            "offset": offset,
-            "key": raw_key.decode(errors="replace") if len(raw_key) <= _MAX_KEY_BYTES else None,
-            "rejected_at": dt.datetime.now(dt.UTC).isoformat(),
-        }
-        if len(raw_key) > _MAX_KEY_BYTES:
-            envelope["key_bytes"] = len(raw_key)
-            key = None
-        headers = {
-            "reason": reason.encode(),
-            "detail": detail.encode(),
-            "source_topic": topic.encode(),
-        }
-        overhead = len(raw_key if key else b"") + sum(len(k) + len(v) for k, v in headers.items())
-        body = b""
-        if len(data) + overhead <= MAX_DEAD_LETTER_BYTES:  # else: too big whatever its encoding
-            body = dumps({**envelope, "value": data.decode(errors="replace")})
-        if not body or len(body) + overhead > MAX_DEAD_LETTER_BYTES:
-            # replacement characters and JSON escapes can make the encoded value bigger than `data`
-            body = dumps({**envelope, "value_bytes": len(data)})
-        await self.outputs.dead_letter(key, body, headers)
-        metrics.DEAD_LETTERS.labels(reason).inc()
-        log.warning(
-            "message sent to the dead-letter topic",
-            extra={
-                "reason": reason,
-                "detail": detail,
-                "topic": topic,
-                "partition": partition,
-                "offset": offset,
-            },
+        sent = dead_letter_message(
+            service="sanitizer",
+            reason=reason,
+            detail=detail,
+            value=data,
+            key=key,
+            source=self._source(topic),
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            keep_value=self.keep_dead_letter_values,
         )
+        await self.outputs.dead_letter(sent.key, sent.value, sent.headers)
+        metrics.DEAD_LETTERS.labels(reason).inc()
+        log_dead_letter(sent.letter)
         return f"dlq:{reason}"
+
+    def _source(self, topic: str) -> str | None:
+        """The source of a raw topic of the namespace; None for another topic (a by-hash message without
+        its origin headers)."""
+        if topic.startswith(namespaced(RAW_TOPIC_PREFIX, self.namespace)):
+            return source_of_raw_topic(topic, self.namespace)
+        return None
 
 
 def _over_limit(what: str, size: int, stream: SanitizerStream) -> str:

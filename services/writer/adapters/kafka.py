@@ -16,7 +16,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from libs.schemas import SanitizedRecord, SchemaDecodeError, decode, dumps
+from libs.common.deadletter import DeadLetterPublisher
+from libs.schemas import SanitizedRecord, SchemaDecodeError, decode
 from libs.storage.items import UnstorableRecord, item_size, to_item
 from libs.storage.tables import DatasetCounters
 from services.writer import metrics
@@ -47,7 +48,7 @@ class RecordWriter:
     ) -> None:
         self._consumer = consumer
         self._dlq = dlq_producer
-        self._dlq_topic = dlq_topic
+        self._dead_letters = DeadLetterPublisher(dlq_producer, dlq_topic, "writer")
         self._writer = writer
         self._counters = counters
         self._batch = Batch(limits)
@@ -98,37 +99,9 @@ class RecordWriter:
             self._batch.add(topic, partition, offset, item, record.dataset, item_size(item), now)
 
     def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
-        # The reason names the field and the limit, never a value: values may be personal data.
-        envelope = {
-            "reason": reason,
-            "detail": detail,
-            "topic": msg.topic(),
-            "partition": msg.partition(),
-            "offset": msg.offset(),
-            "key": (msg.key() or b"").decode(errors="replace"),
-            "rejected_at": dt.datetime.now(dt.UTC).isoformat(),
-        }
-        value = msg.value() or b""
-        if len(value) <= 512 * 1024:  # keep the original when the DLQ topic can take it
-            envelope["value"] = value.decode(errors="replace")
-        self._dlq.produce(
-            self._dlq_topic,
-            key=msg.key(),
-            value=dumps(envelope),
-            headers={"reason": reason, "detail": detail[:1000]},
-            on_delivery=self._dlq_delivered,
-        )
+        # The detail names the field and the limit, never a value: values may be personal data.
+        self._dead_letters.publish_kafka_message(msg, reason, detail, on_delivery=self._dlq_delivered)
         metrics.DEAD_LETTERS.labels(reason).inc()
-        log.warning(
-            "record sent to dead-letter topic",
-            extra={
-                "reason": reason,
-                "detail": detail,
-                "topic": msg.topic(),
-                "partition": msg.partition(),
-                "offset": msg.offset(),
-            },
-        )
 
     def _dlq_delivered(self, err: KafkaError | None, _msg: Message) -> None:
         if err is not None:

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from libs.common.backoff import Backoff
+from libs.schemas import DeadLetter, decode
 from services.collector.core.items import Checkpoint, Emit, Item, Reject
 from services.collector.runner import SourceRunner
 
@@ -100,11 +101,13 @@ class ListSource:
         pass
 
 
-def run(source: ListSource, producer: FakeProducer, stop: threading.Event) -> SourceRunner:
+def run(
+    source: ListSource, producer: FakeProducer, stop: threading.Event, dlq_keep_value: bool = True
+) -> SourceRunner:
     fake: Any = producer  # duck-typed stand-in for confluent_kafka.Producer
     runner = SourceRunner(
         source, "log", fake, "raw.list", "raw.dlq", "collector.offsets", {}, poll_interval_s=0,
-        checkpoint_interval_s=0, backoff=Backoff(base_s=0, cap_s=0),
+        checkpoint_interval_s=0, backoff=Backoff(base_s=0, cap_s=0), dlq_keep_value=dlq_keep_value,
     )  # fmt: skip
     runner.run(stop)
     return runner
@@ -120,9 +123,21 @@ def test_records_rejects_and_a_final_checkpoint_behind_everything() -> None:
     run(ListSource(2500, stop), producer, stop)
     assert producer.values("raw.list") == [f"record-{i}".encode() for i in range(2500) if i != 3]
     (dead,) = producer.values("raw.dlq")
-    envelope = orjson.loads(dead)
-    assert envelope["reason"] == "unparseable_line" and envelope["original"] == "junk"
+    letter = decode(DeadLetter, dead)
+    assert (letter.reason, letter.service, letter.source) == ("unparseable_line", "collector", "list")
+    assert letter.value is not None and letter.value.raw() == b"junk" and not letter.value.truncated
+    assert letter.where["kind"] == "log" and letter.where["position"] == {"partition": "p", "offset": 4}
     assert checkpoints(producer)[-1] == {"p": 2500}
+
+
+def test_dead_letters_without_values_when_told() -> None:
+    stop = threading.Event()
+    producer = FakeProducer()
+    run(ListSource(10, stop), producer, stop, dlq_keep_value=False)
+    (dead,) = producer.values("raw.dlq")
+    letter = decode(DeadLetter, dead)
+    assert letter.reason == "unparseable_line" and letter.value is None and b"junk" not in dead
+    assert letter.where["offset"] == 3
 
 
 def test_a_refused_record_rewinds_the_source_to_the_last_checkpoint_and_resends() -> None:

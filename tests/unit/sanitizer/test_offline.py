@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from libs.cli import app
 from libs.pii.policy import NamesPolicy
-from libs.schemas import RawRecord, SanitizedRecord, decode, encode
+from libs.schemas import DeadLetter, RawRecord, SanitizedRecord, decode, encode
 from services.sanitizer.build import build_sanitizer
 from services.sanitizer.core.policy import SanitizerPolicy
 from services.sanitizer.offline import MalformedLine, sanitize_file
@@ -34,8 +34,11 @@ def test_file_to_file_with_dead_letters(tmp_path: Path, make_record: Callable[..
     written = [decode(SanitizedRecord, line) for line in out.read_text().splitlines()]
     assert [r.id for r in written] == ["a"]
     assert "jane@corp.io" not in out.read_text()
-    dead = [json.loads(line) for line in dlq.read_text().splitlines()]
-    assert [(d["line"], d["reason"]) for d in dead] == [(2, "not_json")]
+    dead = [decode(DeadLetter, line) for line in dlq.read_text().splitlines()]
+    assert [(d.where, d.reason, d.service) for d in dead] == [
+        ({"file": str(source), "line": 2}, "not_json", "sanitizer")
+    ]
+    assert dead[0].value is not None and dead[0].value.raw() == b"{broken"
     assert (summary.records_in, summary.records_out, summary.dropped["duplicate"]) == (3, 1, 1)
     assert summary.pii["EMAIL"] == 1
 
@@ -94,8 +97,8 @@ def test_too_long_and_unrouted_records_are_dead_letters(
     )
     summary = sanitize_file(source, out, build_sanitizer(policy, KEYS, ner=FakeNer()), 10_000, dlq=dlq)
     assert [decode(SanitizedRecord, line).id for line in out.read_text().splitlines()] == ["ok"]
-    dead = [json.loads(line) for line in dlq.read_text().splitlines()]
-    assert [(d["line"], d["reason"]) for d in dead] == [(2, "too_long"), (3, "no_dataset")]
+    dead = [decode(DeadLetter, line) for line in dlq.read_text().splitlines()]
+    assert [(d.where["line"], d.reason) for d in dead] == [(2, "too_long"), (3, "no_dataset")]
     assert summary.dead_letters == {"too_long": 1, "no_dataset": 1} and not summary.dropped
     with pytest.raises(MalformedLine, match="line 2: too_long"):  # without --dlq the run stops there
         sanitize_file(source, out, build_sanitizer(policy, KEYS, ner=FakeNer()), 10_000)

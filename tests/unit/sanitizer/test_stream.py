@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from libs.schemas import RawRecord, SanitizedRecord, decode, encode
+from libs.common.deadletter import MAX_DEAD_LETTER_BYTES
+from libs.schemas import DeadLetter, RawRecord, SanitizedRecord, decode, encode
 from services.sanitizer import metrics
 from services.sanitizer.adapters.faust_app import (
     SanitizerApp,
@@ -19,7 +20,6 @@ from services.sanitizer.adapters.faust_app import (
     create_app,
     producer_max_request_size,
 )
-from services.sanitizer.adapters.stream import MAX_DEAD_LETTER_BYTES
 from services.sanitizer.core.policy import SanitizerPolicy
 from services.sanitizer.settings import SanitizerSettings
 from tests.unit.sanitizer.conftest import KEYS, FakeNer
@@ -68,9 +68,12 @@ def test_prepare_agent_forwards_by_hash_and_dead_letters_bad_input(
     assert len(key) == 32
     reasons = [headers["reason"] for _, _, headers in out.dead]
     assert reasons == [b"not_json", b"invalid_record", b"oversize"]
-    body = json.loads(out.dead[0][1])
-    assert body["reason"] == "not_json" and body["value"] == "{oops" and "offset" in body
-    assert "value" not in json.loads(out.dead[2][1])  # too big to keep
+    letter = decode(DeadLetter, out.dead[0][1])
+    assert (letter.reason, letter.service, letter.source) == ("not_json", "sanitizer", "support")
+    assert letter.value is not None and letter.value.raw() == b"{oops" and not letter.value.truncated
+    assert (letter.source_topic, letter.source_offset) == ("raw.support", 1) and out.dead[0][0] == b"k1"
+    too_big = decode(DeadLetter, out.dead[2][1]).value  # cut to fit the dead-letter topic
+    assert too_big is not None and too_big.truncated and too_big.size == 2 * 1024 * 1024
 
 
 async def _run_prepare(
@@ -281,12 +284,12 @@ def test_an_output_over_the_message_limit_is_dead_lettered(
 @pytest.mark.parametrize(
     "data",
     [
-        b"x" * (MAX_DEAD_LETTER_BYTES - 100),  # fits as bytes, not once the envelope is around it
+        b"x" * (MAX_DEAD_LETTER_BYTES - 100),  # fits as bytes, not once the letter is around it
         b"\x01" * (MAX_DEAD_LETTER_BYTES // 3),  # small, but JSON escapes make it 6 times bigger
-        b"\xff" * (MAX_DEAD_LETTER_BYTES // 2),  # small, but U+FFFD replacements make it 3 times bigger
+        b"\xff" * (MAX_DEAD_LETTER_BYTES * 7 // 8),  # not UTF-8: base64 makes it 4/3 bigger
     ],
 )
-def test_an_oversize_dead_letter_leaves_the_value_out(
+def test_an_oversize_dead_letter_keeps_a_flagged_prefix_of_the_value(
     sanitizer_app: tuple[SanitizerApp, Collected], data: bytes
 ) -> None:
     built, out = sanitizer_app
@@ -296,17 +299,28 @@ def test_an_oversize_dead_letter_leaves_the_value_out(
     assert len(value) + len(key or b"") + sum(len(k) + len(v) for k, v in headers.items()) <= (
         MAX_DEAD_LETTER_BYTES
     )
-    body = json.loads(value)
-    assert "value" not in body and body["value_bytes"] == len(data)
-    assert key is None and body["key"] is None and body["key_bytes"] == 5000
-    assert body["offset"] == 7 and body["reason"] == headers["reason"].decode()
+    letter = decode(DeadLetter, value)
+    assert letter.value is not None and letter.value.truncated and letter.value.size == len(data)
+    assert data.startswith(letter.value.raw())
+    assert key is None and letter.key is not None and letter.key.truncated and letter.key.size == 5000
+    assert letter.source_offset == 7 and letter.reason == headers["reason"].decode()
 
 
 def test_a_small_dead_letter_keeps_the_value(sanitizer_app: tuple[SanitizerApp, Collected]) -> None:
     built, out = sanitizer_app
     assert asyncio.run(built.stream.on_raw(b"k", b"not json", "raw.support", 0, 1)) == "dlq:not_json"
-    body = json.loads(out.dead[0][1])
-    assert body["value"] == "not json" and "value_bytes" not in body and body["key"] == "k"
+    letter = decode(DeadLetter, out.dead[0][1])
+    assert letter.value is not None and letter.value.raw() == b"not json" and not letter.value.truncated
+    assert letter.key is not None and letter.key.raw() == b"k" and out.dead[0][2]["service"] == b"sanitizer"
+
+
+def test_dead_letters_without_values_when_told(sanitizer_app: tuple[SanitizerApp, Collected]) -> None:
+    built, out = sanitizer_app
+    built.stream.keep_dead_letter_values = False  # TUNELINE_SANITIZER_DLQ_KEEP_VALUE=false
+    assert asyncio.run(built.stream.on_raw(b"k", b"jane@corp.io", "raw.support", 0, 1)) == "dlq:not_json"
+    ((key, value, _),) = out.dead
+    letter = decode(DeadLetter, value)
+    assert letter.value is None and b"jane" not in value and letter.source_offset == 1 and key == b"k"
 
 
 class FailsOnce(FakeNer):
@@ -365,8 +379,9 @@ def test_too_long_and_unrouted_records_are_dead_lettered(
             return [result, finish.results[event.message.offset]]
 
     assert asyncio.run(run()) == ["dlq:too_long", "dlq:no_dataset"]
-    assert [json.loads(v)["reason"] for _, v, _ in out.dead] == ["too_long", "no_dataset"]
-    assert json.loads(out.dead[1][1])["value"] == encode(unrouted).decode()
+    letters = [decode(DeadLetter, v) for _, v, _ in out.dead]
+    assert [x.reason for x in letters] == ["too_long", "no_dataset"]
+    assert letters[1].value is not None and letters[1].value.raw() == encode(unrouted)
     assert out.sanitized_msgs == [] and dict(built.first_ids) == {}
 
 
