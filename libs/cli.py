@@ -183,7 +183,7 @@ def sanitize(
         typer.Option("--dlq", help="Write malformed lines here and go on (else stop at the first)."),
     ] = None,
     policy_file: Annotated[
-        Path | None, typer.Option("--policy", help="Policy YAML (default: TUNELINE_SANITIZER_POLICIES_FILE).")
+        Path | None, typer.Option("--policy", help="Policy YAML (default: TUNELINE_SANITIZER_CONFIG_FILE).")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Records per NER batch.")] = 256,
 ) -> None:
@@ -197,7 +197,7 @@ def sanitize(
 
     settings = get_settings()
     try:
-        policy = load_policy(policy_file or settings.policies_file)
+        policy = load_policy(policy_file or settings.config_file)
         with err.status("loading the NER model..."):
             sanitizer = build_sanitizer(policy, keys_from_settings(settings))
         columns = ("{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn())

@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from functools import partial
+from pathlib import Path
 
 from libs.common.kafka import ensure_topics, kafka_answers, wait_for_kafka
 from libs.common.logging import configure_logging
@@ -35,14 +36,14 @@ def quiet_value_logging_libraries(level: str, floor: str = "WARNING") -> None:
         logging.getLogger(name).setLevel(max(lowest, configured) if isinstance(configured, int) else lowest)
 
 
-def main(config_file: str | None = None) -> int:
-    """Runs the worker until SIGTERM; ``config_file`` is the policy YAML (default: ``policies_file``)."""
+def main(config_file: str | Path | None = None) -> int:
+    """Runs the worker until SIGTERM; ``config_file`` is the policy YAML (default: the setting)."""
     settings = get_settings()
     shared = settings.shared
     configure_logging(shared.log_level, shared.log_format)
     quiet_value_logging_libraries(shared.log_level, settings.library_log_level)
     try:
-        policy = load_policy(config_file or settings.policies_file)
+        policy = load_policy(config_file or settings.config_file)
         ner = load_ner(policy)
     except SanitizerError as exc:
         log.error("cannot start", extra={"error": str(exc)})

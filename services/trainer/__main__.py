@@ -51,14 +51,14 @@ def model_promoted(production: Production) -> ModelPromoted:
     )
 
 
-def main(config_file: str | None = None) -> int:
+def main(config_file: str | Path | None = None) -> int:
     settings = get_settings()
     shared = settings.shared
     configure_logging(shared.log_level, shared.log_format)
     try:
         token_value = settings.admin_token.get_secret_value() if settings.admin_token else None
         admin_token = load_admin_token(token_value, settings.admin_token_file, settings.insecure_dev)
-        config = load_config(Path(config_file) if config_file else settings.config)
+        config = load_config(Path(config_file) if config_file else settings.config_file)
         client = dynamodb_client(settings)
     except (ConfigError, aws.AwsCredentialsMissing) as exc:
         log.error("cannot start: %s", exc)

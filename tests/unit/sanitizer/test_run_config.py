@@ -20,7 +20,7 @@ ROOT = Path(__file__).parents[3]
 @pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("TUNELINE_SANITIZER_DEV_MODE", "true")
-    monkeypatch.setenv("TUNELINE_SANITIZER_POLICIES_FILE", "/nonexistent/default-policy.yaml")
+    monkeypatch.setenv("TUNELINE_SANITIZER_CONFIG_FILE", "/nonexistent/default-policy.yaml")
     monkeypatch.setenv("TUNELINE_KAFKA_BOOTSTRAP", "127.0.0.1:9")  # nothing listens: start-up stops there
     monkeypatch.setenv("TUNELINE_SANITIZER_STARTUP_TIMEOUT_S", "0.5")
     get_settings.cache_clear()
