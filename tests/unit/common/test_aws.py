@@ -59,7 +59,7 @@ def test_credentials_from_the_environment_build_a_client(
 
 @pytest.mark.parametrize(
     "command",
-    [["-m", "services.writer"], ["-m", "libs.cli", "writer", "init-tables"]],
+    [["-m", "services.writer"], ["-m", "services.cli", "writer", "init-tables"]],
     ids=["writer service", "cli"],
 )
 def test_the_writer_without_credentials_fails_with_one_line(tmp_path: Path, command: list[str]) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from libs.cli import app
 from libs.schemas import RawRecord, SanitizedRecord, decode, encode
+from services.cli import app
 from services.sanitizer.build import build_sanitizer
 from services.sanitizer.core.policy import NamesPolicy, SanitizerPolicy
 from services.sanitizer.offline import MalformedLine, sanitize_file

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from libs.cli import app
 from libs.common.settings import get_shared_settings
+from services.cli import app
 from services.sanitizer.settings import get_settings
 
 ROOT = Path(__file__).parents[3]
