@@ -9,6 +9,7 @@ import threading
 from functools import partial
 from pathlib import Path
 
+from libs.common.deprecations import warn_renamed_env
 from libs.common.kafka import ensure_topics, kafka_answers, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
@@ -16,7 +17,7 @@ from services.sanitizer.adapters.raw_topics import NewTopicWatcher, list_topic_n
 from services.sanitizer.build import keys_from_settings, load_ner
 from services.sanitizer.core.errors import SanitizerError
 from services.sanitizer.core.policy import load_policy
-from services.sanitizer.settings import get_settings
+from services.sanitizer.settings import RENAMED_ENV, get_settings
 
 log = logging.getLogger("services.sanitizer")
 
@@ -41,6 +42,7 @@ def main(config_file: str | Path | None = None) -> int:
     settings = get_settings()
     shared = settings.shared
     configure_logging(shared.log_level, shared.log_format)
+    warn_renamed_env(log, RENAMED_ENV)
     quiet_value_logging_libraries(shared.log_level, settings.library_log_level)
     try:
         policy = load_policy(config_file or settings.config_file)

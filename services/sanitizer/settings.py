@@ -16,6 +16,8 @@ from libs.common.settings import SharedSettings, get_shared_settings, in_namespa
 from libs.schemas import SANITIZED_DLQ_TOPIC, SANITIZED_RECORDS_TOPIC, raw_topic_pattern
 
 PLACEHOLDER_KEY: Final = "dev-only-pseudonym-key-change-me"
+# Old environment names still read, and their replacements (the service warns at start).
+RENAMED_ENV: Final = {"TUNELINE_SANITIZER_POLICIES_FILE": "TUNELINE_SANITIZER_CONFIG_FILE"}
 
 
 class SanitizerSettings(BaseSettings):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from functools import lru_cache
 from pathlib import Path
+from typing import Final
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from libs.common.paths import config_path, home_path
 from libs.common.settings import SharedSettings, get_shared_settings, in_namespace
 from libs.schemas import TRAINING_EVENTS_TOPIC
+
+# Old environment names still read, and their replacements (the service warns at start).
+RENAMED_ENV: Final = {"TUNELINE_TRAINER_CONFIG": "TUNELINE_TRAINER_CONFIG_FILE"}
 
 
 class TrainerSettings(BaseSettings):

@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
+from libs.common.deprecations import renamed_env
 from services.collector.settings import CollectorSettings
 from services.evaluator.settings import EvaluatorSettings
+from services.sanitizer import settings as sanitizer
 from services.sanitizer.settings import SanitizerSettings
+from services.trainer import settings as trainer
 from services.trainer.settings import TrainerSettings
 
 SETTINGS: dict[str, type[BaseSettings]] = {
@@ -19,7 +22,11 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "TRAINER": TrainerSettings,
     "EVALUATOR": EvaluatorSettings,
 }
-DEPRECATED = {"SANITIZER": "TUNELINE_SANITIZER_POLICIES_FILE", "TRAINER": "TUNELINE_TRAINER_CONFIG"}
+# the old name each service still reads, from the table its start-up warning uses
+DEPRECATED = {
+    "SANITIZER": next(old for old, new in sanitizer.RENAMED_ENV.items() if new.endswith("_CONFIG_FILE")),
+    "TRAINER": next(old for old, new in trainer.RENAMED_ENV.items() if new.endswith("_CONFIG_FILE")),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +61,13 @@ def test_the_old_env_name_still_works_and_the_new_one_wins(
 def test_config_file_can_be_given_by_name(service: str, tmp_path: Path) -> None:
     settings = SETTINGS[service](config_file=tmp_path / "given.yaml")
     assert settings.config_file == tmp_path / "given.yaml"  # type: ignore[attr-defined]
+
+
+def test_an_old_name_in_the_environment_is_reported_with_its_replacement() -> None:
+    renamed = {"TUNELINE_TRAINER_CONFIG": "TUNELINE_TRAINER_CONFIG_FILE"}
+    assert renamed_env(renamed, {"TUNELINE_TRAINER_CONFIG_FILE": "x"}) == []
+    assert renamed_env(renamed, {"tuneline_trainer_config": "x"}) == [
+        "TUNELINE_TRAINER_CONFIG is deprecated: set TUNELINE_TRAINER_CONFIG_FILE instead"
+    ]
+    (both,) = renamed_env(renamed, {"TUNELINE_TRAINER_CONFIG": "x", "TUNELINE_TRAINER_CONFIG_FILE": "y"})
+    assert both.endswith("(both are set: TUNELINE_TRAINER_CONFIG_FILE wins)")
