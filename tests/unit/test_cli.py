@@ -96,3 +96,18 @@ def test_the_whole_command_loads_no_service_code_until_a_command_runs() -> None:
     code = {m for m in loaded if m.startswith("services.") and m.count(".") > 1}  # beyond the packages
     assert code == {f"services.{name}.cli" for name in SERVICES}
     assert "libs.common.aws" not in loaded and "pydantic_settings" not in loaded
+
+
+def test_main_turns_malformed_settings_into_exit_2_without_a_traceback() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TUNELINE_WRITER_BATCH_MAX_RECORDS": "0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "writer", "init-tables"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "invalid settings" in result.stderr and "batch_max_records" in result.stderr
+    assert "Traceback" not in result.stderr
