@@ -23,9 +23,21 @@ SERVICES = {module.app.info.name: module for module in (collector, sanitizer, wr
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="tuneline: internal data to a fine-tuned LLM."
 )
-for _module in SERVICES.values():
+
+
+def _command_names(root: typer.Typer) -> set[str]:
+    commands = {c.name or (c.callback.__name__ if c.callback else "") for c in root.registered_commands}
+    groups = {g.name or (g.typer_instance and g.typer_instance.info.name) for g in root.registered_groups}
+    return commands | {name for name in groups if isinstance(name, str)}
+
+
+EXTRA_OF: dict[str, str] = {}  # top-level command -> the extra that installs what it needs
+for _name, _module in SERVICES.items():
+    _before = _command_names(app)
     _module.register(app)
+    EXTRA_OF |= dict.fromkeys(_command_names(app) - _before, _name)
 cli_tools.register(app)
+EXTRA_OF["models"] = "models"
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -38,10 +50,19 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def main() -> None:
+    from rich.markup import escape
+
     from libs.cli_common import err
 
     try:
         sys.exit(app(standalone_mode=True))
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in ("libs", "services"):
+            raise
+        command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), "")
+        hint = f"pip install 'tuneline[{EXTRA_OF[command]}]'" if command in EXTRA_OF else "its extra"
+        err.print(f"[red]error:[/red] {escape(str(exc))}: this command needs {escape(hint)}", soft_wrap=True)
+        sys.exit(1)
     except Exception as exc:
         from pydantic import ValidationError
 

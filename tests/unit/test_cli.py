@@ -111,3 +111,30 @@ def test_main_turns_malformed_settings_into_exit_2_without_a_traceback() -> None
     assert result.returncode == 2
     assert "invalid settings" in result.stderr and "batch_max_records" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_command_whose_library_is_not_installed_names_the_extra() -> None:
+    blocked = "import sys; sys.modules['presidio_analyzer'] = None; "  # as if tuneline[sanitizer] were absent
+    code = blocked + "sys.argv = ['tuneline', 'sanitizer', 'run']; from services.cli import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TUNELINE_SANITIZER_DEV_MODE": "true"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "presidio_analyzer" in result.stderr and "pip install 'tuneline[sanitizer]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_command_of_a_service_points_at_an_extra_that_exists() -> None:
+    import tomllib
+
+    from services.cli import EXTRA_OF
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    offline = {"sanitize": "sanitizer", "lineage": "trainer", "evaluate": "evaluator", "canary": "evaluator"}
+    assert offline.items() <= EXTRA_OF.items()
+    assert set(EXTRA_OF.values()) <= set(extras)
