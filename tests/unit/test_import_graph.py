@@ -146,7 +146,7 @@ def _pyproject() -> dict[str, list[str]]:
     return {"": project["dependencies"], **project["optional-dependencies"]}
 
 
-def _declared(extra: str) -> list[Requirement]:
+def declared(extra: str) -> list[Requirement]:
     """The core dependencies plus the extra's, with tuneline[...] self-references expanded."""
     groups = _pyproject()
     requirements: list[Requirement] = []
@@ -169,7 +169,7 @@ def installed_with(extra: str) -> set[str]:
     """Distributions pip installs for tuneline[extra]: the declared ones and, from their installed
     metadata, everything they require (markers evaluated for this interpreter and the extras asked)."""
     found: set[str] = set()
-    todo = [(req, frozenset(req.extras)) for req in _declared(extra)]
+    todo = [(req, frozenset(req.extras)) for req in declared(extra)]
     while todo:
         req, extras = todo.pop()
         name = canonicalize_name(req.name)
