@@ -321,7 +321,7 @@ class DemoPipeline:
                 "TUNELINE_SANITIZER_HTTP_PORT": port,
                 "TUNELINE_SANITIZER_FAUST_WEB_PORT": str(free_port()),
                 "TUNELINE_SANITIZER_DEV_MODE": "true",  # the placeholder pseudonym key, local only
-                "TUNELINE_SANITIZER_POLICIES_FILE": str(configs["sanitizer"]),
+                "TUNELINE_SANITIZER_CONFIG_FILE": str(configs["sanitizer"]),
                 "TUNELINE_SANITIZER_DATADIR": str(self.workdir / "sanitizer"),
                 "TUNELINE_SANITIZER_PARTITIONS": "2",
             }
@@ -330,7 +330,7 @@ class DemoPipeline:
         elif name == "trainer":
             env |= {
                 "TUNELINE_TRAINER_HTTP_PORT": port,
-                "TUNELINE_TRAINER_CONFIG": str(configs["trainer"]),
+                "TUNELINE_TRAINER_CONFIG_FILE": str(configs["trainer"]),
                 "TUNELINE_TRAINER_WORK_DIR": str(self.workdir / "runs"),
                 "TUNELINE_TRAINER_SCHEDULER_INTERVAL_S": "3",
                 "TUNELINE_TRAINER_SNAPSHOT_SETTLE_S": "2",

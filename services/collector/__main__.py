@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from confluent_kafka import KafkaException, Producer
 
@@ -22,7 +23,7 @@ from services.collector.sources import build_source, load_sources
 log = logging.getLogger("services.collector")
 
 
-def main(config_file: str | None = None) -> int:
+def main(config_file: str | Path | None = None) -> int:
     settings = get_settings()
     shared = settings.shared
     configure_logging(shared.log_level, shared.log_format)

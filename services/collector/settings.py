@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -18,8 +19,8 @@ class CollectorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TUNELINE_COLLECTOR_", frozen=True, extra="ignore")
 
     http_port: int = Field(default=8081, description="Health, readiness and metrics endpoints.")
-    config_file: str = Field(
-        default_factory=lambda: str(config_path("sources.yaml")), description="Sources to collect (YAML)."
+    config_file: Path = Field(
+        default_factory=lambda: config_path("sources.yaml"), description="Sources to collect (YAML)."
     )
     compression: Literal["lz4", "zstd", "snappy", "gzip", "none"] = "lz4"
     linger_ms: int = Field(default=20, ge=0, description="How long the producer waits to fill a batch.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
@@ -29,7 +30,7 @@ def dynamodb_client(settings: EvaluatorSettings) -> Any:
     return aws.dynamodb_client(settings.shared)
 
 
-def main(config_file: str | None = None) -> int:
+def main(config_file: str | Path | None = None) -> int:
     settings = get_settings()
     shared = settings.shared
     configure_logging(shared.log_level, shared.log_format)

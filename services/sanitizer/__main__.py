@@ -7,7 +7,9 @@ import signal
 import sys
 import threading
 from functools import partial
+from pathlib import Path
 
+from libs.common.deprecations import warn_renamed_env
 from libs.common.kafka import ensure_topics, kafka_answers, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
@@ -15,7 +17,7 @@ from services.sanitizer.adapters.raw_topics import NewTopicWatcher, list_topic_n
 from services.sanitizer.build import keys_from_settings, load_ner
 from services.sanitizer.core.errors import SanitizerError
 from services.sanitizer.core.policy import load_policy
-from services.sanitizer.settings import get_settings
+from services.sanitizer.settings import RENAMED_ENV, get_settings
 
 log = logging.getLogger("services.sanitizer")
 
@@ -35,14 +37,15 @@ def quiet_value_logging_libraries(level: str, floor: str = "WARNING") -> None:
         logging.getLogger(name).setLevel(max(lowest, configured) if isinstance(configured, int) else lowest)
 
 
-def main(config_file: str | None = None) -> int:
-    """Runs the worker until SIGTERM; ``config_file`` is the policy YAML (default: ``policies_file``)."""
+def main(config_file: str | Path | None = None) -> int:
+    """Runs the worker until SIGTERM; ``config_file`` is the policy YAML (default: the setting)."""
     settings = get_settings()
     shared = settings.shared
     configure_logging(shared.log_level, shared.log_format)
+    warn_renamed_env(log, RENAMED_ENV)
     quiet_value_logging_libraries(shared.log_level, settings.library_log_level)
     try:
-        policy = load_policy(config_file or settings.policies_file)
+        policy = load_policy(config_file or settings.config_file)
         ner = load_ner(policy)
     except SanitizerError as exc:
         log.error("cannot start", extra={"error": str(exc)})

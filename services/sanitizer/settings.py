@@ -1,13 +1,14 @@
 """Settings of the sanitizer (env prefix ``TUNELINE_SANITIZER_``); shared connection settings live in
 ``libs.common.settings``. Policies (datasets, field policies, operators) live in the YAML file
-``policies_file`` points at."""
+``config_file`` points at."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Final
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.common.paths import config_path, home_path
@@ -15,14 +16,21 @@ from libs.common.settings import SharedSettings, get_shared_settings, in_namespa
 from libs.schemas import SANITIZED_DLQ_TOPIC, SANITIZED_RECORDS_TOPIC, raw_topic_pattern
 
 PLACEHOLDER_KEY: Final = "dev-only-pseudonym-key-change-me"
+# Old environment names still read, and their replacements (the service warns at start).
+RENAMED_ENV: Final = {"TUNELINE_SANITIZER_POLICIES_FILE": "TUNELINE_SANITIZER_CONFIG_FILE"}
 
 
 class SanitizerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TUNELINE_SANITIZER_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TUNELINE_SANITIZER_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
     http_port: int = Field(default=8082, description="Health, readiness and metrics endpoints.")
-    policies_file: str = Field(
-        default_factory=lambda: str(config_path("sanitizer.yaml")),
+    config_file: Path = Field(
+        default_factory=lambda: config_path("sanitizer.yaml"),
+        # TUNELINE_SANITIZER_POLICIES_FILE: the name before every service's YAML became config_file
+        # (deprecated, still read).
+        validation_alias=AliasChoices("TUNELINE_SANITIZER_CONFIG_FILE", "TUNELINE_SANITIZER_POLICIES_FILE"),
         description="Datasets, field policies, operators (YAML).",
     )
     dev_mode: bool = Field(default=False, description="Allows the placeholder keys (local use only).")

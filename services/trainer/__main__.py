@@ -14,6 +14,7 @@ import uvicorn
 from prometheus_client import REGISTRY
 
 from libs.common import aws
+from libs.common.deprecations import warn_renamed_env
 from libs.common.kafka import ensure_topics, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.registry import ModelRegistry, Production
@@ -27,7 +28,7 @@ from services.trainer.core.errors import ConfigError
 from services.trainer.executor import RunExecutor
 from services.trainer.scheduler import ThresholdScheduler
 from services.trainer.service import TrainerService
-from services.trainer.settings import TrainerSettings, get_settings
+from services.trainer.settings import RENAMED_ENV, TrainerSettings, get_settings
 
 log = logging.getLogger("services.trainer")
 
@@ -51,14 +52,15 @@ def model_promoted(production: Production) -> ModelPromoted:
     )
 
 
-def main(config_file: str | None = None) -> int:
+def main(config_file: str | Path | None = None) -> int:
     settings = get_settings()
     shared = settings.shared
     configure_logging(shared.log_level, shared.log_format)
+    warn_renamed_env(log, RENAMED_ENV)
     try:
         token_value = settings.admin_token.get_secret_value() if settings.admin_token else None
         admin_token = load_admin_token(token_value, settings.admin_token_file, settings.insecure_dev)
-        config = load_config(Path(config_file) if config_file else settings.config)
+        config = load_config(Path(config_file) if config_file else settings.config_file)
         client = dynamodb_client(settings)
     except (ConfigError, aws.AwsCredentialsMissing) as exc:
         log.error("cannot start: %s", exc)

@@ -1,11 +1,12 @@
 """Settings of the trainer (env prefix ``TUNELINE_TRAINER_``); connection settings shared by every
-service live in ``libs.common.settings``, datasets and training defaults in the YAML at ``config``."""
+service live in ``libs.common.settings``, datasets and training defaults in the YAML at ``config_file``."""
 
 from __future__ import annotations
 
 import socket
 from functools import lru_cache
 from pathlib import Path
+from typing import Final
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,12 +15,21 @@ from libs.common.paths import config_path, home_path
 from libs.common.settings import SharedSettings, get_shared_settings, in_namespace
 from libs.schemas import TRAINING_EVENTS_TOPIC
 
+# Old environment names still read, and their replacements (the service warns at start).
+RENAMED_ENV: Final = {"TUNELINE_TRAINER_CONFIG": "TUNELINE_TRAINER_CONFIG_FILE"}
+
 
 class TrainerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TUNELINE_TRAINER_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TUNELINE_TRAINER_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
-    config: Path = Field(
-        default_factory=lambda: config_path("trainer.yaml"), description="Datasets, thresholds, training."
+    config_file: Path = Field(
+        default_factory=lambda: config_path("trainer.yaml"),
+        # TUNELINE_TRAINER_CONFIG: the name before every service's YAML became config_file (deprecated,
+        # still read).
+        validation_alias=AliasChoices("TUNELINE_TRAINER_CONFIG_FILE", "TUNELINE_TRAINER_CONFIG"),
+        description="Datasets, thresholds, training.",
     )
     http_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a pod (the chart sets it).")
     http_port: int = Field(default=8080, description="Admin API, health, readiness and metrics.")

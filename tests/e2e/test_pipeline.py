@@ -142,7 +142,7 @@ def test_exactly_one_threshold_run_decided_and_reported(demo: tuple[DemoPipeline
 def test_lineage_leads_from_the_model_to_a_source_row(demo: tuple[DemoPipeline, DemoResult]) -> None:
     pipeline, result = demo
     env = {**os.environ, **pipeline.service_env("trainer")}
-    cli = [sys.executable, "-m", "libs.cli", "lineage"]
+    cli = [sys.executable, "-m", "services.cli", "lineage"]
 
     def lineage(*args: str) -> Any:
         done = subprocess.run([*cli, *args, "--json"], env=env, capture_output=True, text=True, timeout=120)

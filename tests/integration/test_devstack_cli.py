@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def _tuneline(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "libs.cli", *args],
+        [sys.executable, "-m", "services.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -46,8 +46,8 @@ def test_up_is_idempotent_and_down_stops_everything(tmp_path: Path) -> None:
             "AWS_CONFIG_FILE": str(tmp_path / "none"),
             "AWS_EC2_METADATA_DISABLED": "true",
         }
-        script = f'set -a; eval "$({sys.executable} -m libs.cli dev up)"; set +a; '
-        script += f"{sys.executable} -m libs.cli writer init-tables"
+        script = f'set -a; eval "$({sys.executable} -m services.cli dev up)"; set +a; '
+        script += f"{sys.executable} -m services.cli writer init-tables"
         tables = subprocess.run(
             ["/bin/bash", "-c", script], env=bare, capture_output=True, text=True, timeout=180, check=False
         )

@@ -135,7 +135,7 @@ def lineage_env(
 
 def tuneline(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "libs.cli", "lineage", *args],
+        [sys.executable, "-m", "services.cli", "lineage", *args],
         env=env,
         capture_output=True,
         text=True,

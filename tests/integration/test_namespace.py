@@ -98,7 +98,7 @@ def _pipeline(
         {
             **sanitizer_env(kafka_bootstrap, unique_id, folder / "faust"),
             **{k: v for k, v in common.items() if k.startswith(("TUNELINE_", "AWS_"))},
-            "TUNELINE_SANITIZER_POLICIES_FILE": str(folder / "policy.yaml"),
+            "TUNELINE_SANITIZER_CONFIG_FILE": str(folder / "policy.yaml"),
         },
         folder / "sanitizer.log",
         folder,

@@ -98,7 +98,7 @@ def worker(kafka_bootstrap: str, topics: Topics, unique_id: str, tmp_path: Path)
         "TUNELINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "TUNELINE_LOG_LEVEL": "DEBUG",  # Faust/mode/aiokafka must stay at WARNING anyway
         "TUNELINE_SANITIZER_PSEUDONYM_KEY": "integration-test-key-" + unique_id * 3,
-        "TUNELINE_SANITIZER_POLICIES_FILE": str(ROOT / "config" / "sanitizer.yaml"),
+        "TUNELINE_SANITIZER_CONFIG_FILE": str(ROOT / "config" / "sanitizer.yaml"),
         "TUNELINE_SANITIZER_APP_ID": f"test-sanitizer-{unique_id}",
         "TUNELINE_SANITIZER_INPUT_TOPICS": json.dumps([topics.raw]),
         "TUNELINE_SANITIZER_BY_HASH_TOPIC": topics.by_hash,

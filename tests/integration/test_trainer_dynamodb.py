@@ -18,6 +18,7 @@ from libs.common.backoff import Backoff
 from libs.registry import ModelRegistry, NothingToRollBack
 from libs.schemas import RecordKind, SanitizedRecord, Table, TriggerReason, table_name
 from libs.storage.items import to_item
+from libs.storage.runs import RunSummary, read_run
 from libs.storage.snapshot import SnapshotReader
 from libs.storage.tables import DatasetCounters, init_tables
 from services.trainer.adapters.dynamodb import DatasetState, DynamoRunStore, LeaseStore
@@ -104,6 +105,18 @@ def test_run_round_trips_every_field_exactly(dynamodb_client: Any, tables: str) 
     assert stored == run
     assert stored.config["epochs"] == 1e-300 and stored.overrides["learning_rate"] == 0.1 + 0.2
     assert store.get("no-such-run") is None
+
+
+def test_other_services_read_the_summary_the_trainer_wrote(dynamodb_client: Any, tables: str) -> None:
+    store = DynamoRunStore(dynamodb_client, tables)
+    store.create(make_run("support-20261125T120000-1a1b2c3d"))
+    queued = read_run(dynamodb_client, tables, "support-20261125T120000-1a1b2c3d")
+    assert queued == RunSummary("support-20261125T120000-1a1b2c3d", "support", "queued", None)
+    store.move(queued.run_id, {RunState.QUEUED}, RunState.RUNNING)
+    store.move(queued.run_id, {RunState.RUNNING}, RunState.SUCCEEDED, model_uri="s3://models/support/x")
+    done = read_run(dynamodb_client, tables, queued.run_id)
+    assert done is not None and (done.state, done.model_uri) == ("succeeded", "s3://models/support/x")
+    assert read_run(dynamodb_client, tables, "no-such-run") is None
 
 
 def test_list_is_newest_first_with_dataset_filter_and_limit(dynamodb_client: Any, tables: str) -> None:

@@ -82,7 +82,7 @@ class Trainer:
             "AWS_SECRET_ACCESS_KEY": LOCAL_AWS_SECRET,
             "TUNELINE_ADMIN_TOKEN": TOKEN,
             "TUNELINE_TRAINER_HTTP_PORT": str(self.port),
-            "TUNELINE_TRAINER_CONFIG": str(config_path),
+            "TUNELINE_TRAINER_CONFIG_FILE": str(config_path),
             "TUNELINE_TRAINER_INSTANCE_ID": name,
             "TUNELINE_TRAINER_POLL_INTERVAL_S": "0.5",
             "TUNELINE_TRAINER_SCHEDULER_INTERVAL_S": "1",

@@ -15,7 +15,6 @@ import pytest
 from typer.testing import CliRunner
 
 import libs.models as models
-from libs.cli import app
 from libs.models import (
     EMBEDDED,
     EMBEDDED_MODEL,
@@ -28,6 +27,7 @@ from libs.models import (
     prepare_embedded_model,
     resolve_base_model,
 )
+from services.cli import app
 
 FAKE = "test/fake-model"
 GGUF_BYTES = b"GGUF fake weights"

@@ -78,7 +78,7 @@ def test_clients_retry_in_standard_mode_with_bounded_timeouts(
 
 @pytest.mark.parametrize(
     "command",
-    [["-m", "services.writer"], ["-m", "libs.cli", "writer", "init-tables"]],
+    [["-m", "services.writer"], ["-m", "services.cli", "writer", "init-tables"]],
     ids=["writer service", "cli"],
 )
 def test_the_writer_without_credentials_fails_with_one_line(tmp_path: Path, command: list[str]) -> None:

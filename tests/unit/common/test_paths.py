@@ -27,7 +27,7 @@ from services.trainer.settings import TrainerSettings
 collector, sanitizer = CollectorSettings(), SanitizerSettings()
 trainer, evaluator = TrainerSettings(), EvaluatorSettings()
 print(json.dumps({
-    "configs": [collector.config_file, sanitizer.policies_file, str(trainer.config),
+    "configs": [str(collector.config_file), str(sanitizer.config_file), str(trainer.config_file),
                 str(evaluator.config_file), load_config(evaluator.config_file).pii_scan.policy_file],
     "written": [sanitizer.datadir, trainer.model_store, str(trainer.work_dir), evaluator.model_store,
                 str(evaluator.work_dir)],

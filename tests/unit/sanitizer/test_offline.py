@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from libs.cli import app
 from libs.pii.policy import NamesPolicy
 from libs.schemas import DeadLetter, RawRecord, SanitizedRecord, decode, encode
+from services.cli import app
 from services.sanitizer.build import build_sanitizer
 from services.sanitizer.core.policy import SanitizerPolicy
 from services.sanitizer.offline import MalformedLine, sanitize_file

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from libs.cli import app
 from libs.common.settings import get_shared_settings
+from services.cli import app
 from services.sanitizer.settings import get_settings
 
 ROOT = Path(__file__).parents[3]
@@ -20,7 +20,7 @@ ROOT = Path(__file__).parents[3]
 @pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("TUNELINE_SANITIZER_DEV_MODE", "true")
-    monkeypatch.setenv("TUNELINE_SANITIZER_POLICIES_FILE", "/nonexistent/default-policy.yaml")
+    monkeypatch.setenv("TUNELINE_SANITIZER_CONFIG_FILE", "/nonexistent/default-policy.yaml")
     monkeypatch.setenv("TUNELINE_KAFKA_BOOTSTRAP", "127.0.0.1:9")  # nothing listens: start-up stops there
     monkeypatch.setenv("TUNELINE_SANITIZER_STARTUP_TIMEOUT_S", "0.5")
     get_settings.cache_clear()
@@ -49,3 +49,15 @@ def test_the_given_file_replaces_the_settings_policy(run: CliRunner, tmp_path: P
     assert result.exit_code == 2
     assert "Kafka did not answer" in result.stderr, result.stderr
     assert "cannot read policy file" not in result.stderr
+
+
+def test_the_old_env_name_still_works_and_is_reported(
+    run: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TUNELINE_SANITIZER_CONFIG_FILE")
+    monkeypatch.setenv("TUNELINE_SANITIZER_POLICIES_FILE", str(tmp_path / "old-name.yaml"))
+    result = run.invoke(app, ["sanitizer", "run"])
+    assert result.exit_code == 2
+    assert f"cannot read policy file {tmp_path / 'old-name.yaml'}" in result.stderr, result.stderr
+    warning = "TUNELINE_SANITIZER_POLICIES_FILE is deprecated: set TUNELINE_SANITIZER_CONFIG_FILE instead"
+    assert warning in result.stderr, result.stderr

@@ -1,0 +1,101 @@
+"""``tuneline evaluator`` (the worker), ``tuneline evaluate`` (one run, by hand) and ``tuneline canary``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from libs.cli_common import ConfigOption, emit, err, run_help, service_group
+
+app = service_group("evaluator", "Evaluate, gate and promote models.")
+canary_app = typer.Typer(
+    name="canary", no_args_is_help=True, help="Canaries: secret-bearing records no model may learn."
+)
+
+
+@app.command("run", help=run_help("evaluator"))
+def run(config: ConfigOption = None) -> None:
+    from services.evaluator.__main__ import main
+
+    raise typer.Exit(main(config_file=config))
+
+
+EVALUATE_HELP = "Evaluate one training run against production, with a progress bar."
+
+
+def evaluate(
+    run_id: Annotated[str, typer.Argument(help="A succeeded run (see GET /v1/trainings).")],
+    promote: Annotated[bool, typer.Option(help="Move production when the gates pass.")] = False,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from libs.registry import ModelRegistry
+    from libs.storage.runs import read_run
+    from services.evaluator.__main__ import dynamodb_client
+    from services.evaluator.adapters.canaries import CanaryStore
+    from services.evaluator.adapters.training_data import TrainingRecords
+    from services.evaluator.core.config import load_config
+    from services.evaluator.settings import get_settings
+    from services.evaluator.worker import evaluate_run
+
+    settings = get_settings()
+    client = dynamodb_client(settings)
+    prefix = settings.shared.table_prefix
+    run = read_run(client, prefix, run_id)
+    if run is None or run.model_uri is None:
+        raise typer.BadParameter(f"no succeeded run {run_id!r} with a model", param_hint="RUN_ID")
+    canaries = CanaryStore(client, prefix).all() if settings.canaries else []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        config = load_config(settings.config_file)
+        training = TrainingRecords.from_client(
+            client, prefix, settings.shared.index_shards, config.pii_scan.max_training_records
+        )
+        outcome = evaluate_run(
+            run.run_id, run.dataset, run.model_uri, ModelRegistry(client, prefix),
+            config, settings.work_dir, canaries, progress, promote=promote, training=training,
+        )  # fmt: skip
+    report = outcome.report
+    for gate in report.gates:
+        emit(f"{'pass' if gate.passed else 'FAIL'}  {gate.name:<32} {gate.value!s:<22} {gate.detail}")
+    emit(f"decision: {report.decision.value} ({report.summary}); promoted: {outcome.promoted}")
+    emit(f"report: {outcome.report_uri}")
+
+
+@canary_app.command("plant", help="Publish random canaries into a source's raw topic and record them.")
+def canary_plant(
+    source: Annotated[str, typer.Option(help="The source whose raw topic receives them.")] = "canary",
+    count: Annotated[int, typer.Option(min=1, max=1000)] = 8,
+) -> None:
+    import datetime as dt
+    import secrets
+
+    from libs.common.settings import get_shared_settings
+    from libs.schemas import raw_topic
+    from services.evaluator.__main__ import dynamodb_client
+    from services.evaluator.adapters.canaries import CanaryStore, plant
+    from services.evaluator.core.canary import make_canaries
+    from services.evaluator.settings import get_settings
+
+    settings = get_settings()
+    shared = get_shared_settings()
+    now = dt.datetime.now(dt.UTC)
+    planted = make_canaries(secrets.randbits(63), count, prefix=f"canary-{now:%Y%m%dT%H%M%S}")
+    store = CanaryStore(dynamodb_client(settings), shared.table_prefix)
+    records = plant(shared.kafka_bootstrap, store, planted, source, now, shared.namespace)
+    topic = raw_topic(source, shared.namespace)
+    emit(f"planted {len(records)} canaries into {topic}; the evaluator tests every model on them")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app)
+    root.command("evaluate", help=EVALUATE_HELP)(evaluate)
+    root.add_typer(canary_app)
