@@ -1,28 +1,183 @@
-"""Kafka helpers every service shares."""
+"""The one way to reach Kafka: client configurations built from the shared settings, and the helpers
+every service shares (start-up wait, readiness probe, topic creation).
+
+Every confluent-kafka ``Producer``, ``Consumer`` and ``AdminClient`` in the codebase gets its
+configuration from ``client_config`` (or the ``producer_config``/``consumer_config`` presets on top of
+it), and the Faust app its broker URL and credentials from ``faust_broker`` and ``faust_credentials``;
+a unit test fails on a client built from a dict literal anywhere else. The security settings
+(``TUNELINE_KAFKA_SECURITY_PROTOCOL``, SASL, TLS, OAUTHBEARER/OIDC) are described in
+``docs/kafka-security.md``.
+
+Secrets never reach a log line: ``describe`` is what may be logged about a connection.
+"""
 
 from __future__ import annotations
 
 import logging
 import socket
-from typing import Any
+import ssl
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from tenacity import retry, retry_if_result, stop_after_delay, wait_exponential
 
+from libs.common.settings import SharedSettings
+
+if TYPE_CHECKING:
+    from faust.types.auth import CredentialsT
+
 log = logging.getLogger(__name__)
 
+# The settings that say how to connect (all but these two are reset by ``plaintext_settings``).
+_CONNECTION_FIELDS = frozenset(name for name in SharedSettings.model_fields if name.startswith("kafka_")) - {
+    "kafka_bootstrap",
+    "kafka_wait_s",
+}
 
-def kafka_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
+
+def plaintext_settings(bootstrap: str) -> SharedSettings:
+    """Shared settings for a local PLAINTEXT broker (the dev stack's and the test session's), whatever
+    the ``TUNELINE_KAFKA_*`` security variables of this process say."""
+    defaults = {name: SharedSettings.model_fields[name].default for name in _CONNECTION_FIELDS}
+    return SharedSettings(kafka_bootstrap=bootstrap, **defaults)
+
+
+def client_config(shared: SharedSettings, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """librdkafka configuration for any client (Producer, Consumer, AdminClient): the bootstrap
+    servers and the security settings, then ``extra`` (the client's own keys; it may not override a
+    connection key)."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": shared.kafka_bootstrap,
+        "security.protocol": shared.kafka_security_protocol,
+    }
+    if shared.kafka_uses_sasl:
+        mechanism = shared.kafka_sasl_mechanism
+        config["sasl.mechanism"] = mechanism
+        if mechanism == "OAUTHBEARER":
+            config["sasl.oauthbearer.method"] = "oidc"
+            config["sasl.oauthbearer.token.endpoint.url"] = shared.kafka_oauth_token_url
+            config["sasl.oauthbearer.client.id"] = shared.kafka_oauth_client_id
+            config["sasl.oauthbearer.client.secret"] = shared.kafka_oauth_client_secret_value()
+            if shared.kafka_oauth_scope:
+                config["sasl.oauthbearer.scope"] = shared.kafka_oauth_scope
+        else:
+            config["sasl.username"] = shared.kafka_sasl_username
+            config["sasl.password"] = shared.kafka_sasl_password_value()
+    if shared.kafka_uses_tls:
+        if shared.kafka_ssl_ca_file is not None:
+            config["ssl.ca.location"] = str(shared.kafka_ssl_ca_file)
+        if shared.kafka_ssl_cert_file is not None and shared.kafka_ssl_key_file is not None:
+            config["ssl.certificate.location"] = str(shared.kafka_ssl_cert_file)
+            config["ssl.key.location"] = str(shared.kafka_ssl_key_file)
+            if shared.kafka_ssl_key_password is not None:
+                config["ssl.key.password"] = shared.kafka_ssl_key_password.get_secret_value()
+        config["ssl.endpoint.identification.algorithm"] = (
+            "https" if shared.kafka_ssl_verify_hostname else "none"
+        )
+    for key, value in (extra or {}).items():
+        if key in config:
+            raise ValueError(f"{key!r} is a connection setting: set it through TUNELINE_KAFKA_* instead")
+        config[key] = value
+    return config
+
+
+def producer_config(shared: SharedSettings, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An idempotent producer (acks=all, ordered de-duplicated retries), then ``extra``."""
+    return client_config(shared, {"enable.idempotence": True, "acks": "all", **(extra or {})})
+
+
+def consumer_config(
+    shared: SharedSettings, group_id: str, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A consumer of ``group_id`` that starts at the earliest offset when the group has none."""
+    return client_config(shared, {"group.id": group_id, "auto.offset.reset": "earliest", **(extra or {})})
+
+
+def admin_client(shared: SharedSettings, extra: Mapping[str, Any] | None = None) -> AdminClient:
+    return AdminClient(client_config(shared, extra))
+
+
+def describe(shared: SharedSettings) -> dict[str, Any]:
+    """What may be logged about a connection: no password, secret or key password."""
+    info: dict[str, Any] = {
+        "bootstrap": shared.kafka_bootstrap,
+        "security_protocol": shared.kafka_security_protocol,
+    }
+    if shared.kafka_uses_sasl:
+        info["sasl_mechanism"] = shared.kafka_sasl_mechanism
+        if shared.kafka_sasl_mechanism == "OAUTHBEARER":
+            info["oauth_client_id"] = shared.kafka_oauth_client_id
+        else:
+            info["sasl_username"] = shared.kafka_sasl_username
+    return info
+
+
+# --- Faust (aiokafka) ------------------------------------------------------------------------------
+
+
+def faust_broker(shared: SharedSettings) -> list[str]:
+    """Faust's ``broker`` setting: one ``kafka://host:port`` URL per bootstrap server."""
+    return [f"kafka://{server.strip()}" for server in shared.kafka_bootstrap.split(",") if server.strip()]
+
+
+def ssl_context(shared: SharedSettings) -> ssl.SSLContext:
+    """The TLS context aiokafka connects with: the CA (else the system's), the client certificate when
+    set, hostname verification as configured (the certificate is verified in any case)."""
+    context = ssl.create_default_context(
+        ssl.Purpose.SERVER_AUTH,
+        cafile=str(shared.kafka_ssl_ca_file) if shared.kafka_ssl_ca_file is not None else None,
+    )
+    if shared.kafka_ssl_cert_file is not None and shared.kafka_ssl_key_file is not None:
+        password = shared.kafka_ssl_key_password
+        context.load_cert_chain(
+            shared.kafka_ssl_cert_file,
+            shared.kafka_ssl_key_file,
+            password=password.get_secret_value() if password is not None else None,
+        )
+    context.check_hostname = shared.kafka_ssl_verify_hostname
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def faust_credentials(shared: SharedSettings) -> CredentialsT | None:
+    """Faust's ``broker_credentials``: None for PLAINTEXT, else SSL, SASL (PLAIN/SCRAM) or OAuth
+    credentials carrying the TLS context for the ``*SSL`` protocols."""
+    import faust
+
+    context = ssl_context(shared) if shared.kafka_uses_tls else None
+    if not shared.kafka_uses_sasl:
+        return faust.SSLCredentials(context) if context is not None else None
+    if shared.kafka_sasl_mechanism == "OAUTHBEARER":
+        from libs.common.kafka_oauth import OidcTokenProvider
+
+        secret = shared.kafka_oauth_client_secret_value()
+        assert shared.kafka_oauth_token_url and shared.kafka_oauth_client_id and secret  # noqa: S101 - validated
+        provider = OidcTokenProvider(
+            shared.kafka_oauth_token_url, shared.kafka_oauth_client_id, secret, shared.kafka_oauth_scope
+        )
+        return faust.OAuthCredentials(oauth_cb=provider, ssl_context=context)
+    return faust.SASLCredentials(
+        username=shared.kafka_sasl_username,
+        password=shared.kafka_sasl_password_value(),
+        ssl_context=context,
+        mechanism=shared.kafka_sasl_mechanism,
+    )
+
+
+# --- start-up, readiness, topics -------------------------------------------------------------------
+
+
+def kafka_answers(shared: SharedSettings, timeout_s: float = 3.0) -> bool:
     """True when the broker returns cluster metadata with a controller (KRaft quorum is up)."""
-    host, _, port = bootstrap.rpartition(":")
+    host, _, port = shared.kafka_bootstrap.split(",")[0].strip().rpartition(":")
     try:
         with socket.create_connection((host, int(port)), timeout=0.5):
             pass
     except OSError:
         return False
-    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": 0, "logger": _quiet_logger}
-    admin = AdminClient(config)
+    admin = admin_client(shared, {"log_level": 0, "logger": _quiet_logger})
     try:
         cluster = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s)
         return cluster.controller is not None and bool(cluster.nodes)
@@ -30,15 +185,23 @@ def kafka_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
         return False
 
 
-def wait_for_kafka(bootstrap: str, timeout_s: float) -> bool:
-    """Start-up: poll until the broker answers (bounded backoff); False when it did not in time."""
+def wait_for_kafka(shared: SharedSettings, timeout_s: float | None = None) -> bool:
+    """Start-up, the same in every service: poll until the broker answers (bounded backoff) for at
+    most ``TUNELINE_KAFKA_WAIT_S``; logs and returns False when it did not in time."""
+    limit = shared.kafka_wait_s if timeout_s is None else timeout_s
     check = retry(
         retry=retry_if_result(lambda ok: not ok),
         wait=wait_exponential(multiplier=0.5, max=5),
-        stop=stop_after_delay(timeout_s),
+        stop=stop_after_delay(limit),
         retry_error_callback=lambda _state: False,
     )(kafka_answers)
-    return bool(check(bootstrap))
+    if check(shared):
+        return True
+    log.error(
+        "Kafka did not answer in time (TUNELINE_KAFKA_WAIT_S)",
+        extra={**describe(shared), "waited_s": limit},
+    )
+    return False
 
 
 class _QuietLogger(logging.Logger):
@@ -50,14 +213,14 @@ _quiet_logger = _QuietLogger("librdkafka")
 
 
 def ensure_topics(
-    bootstrap: str,
+    shared: SharedSettings,
     topics: dict[str, int],
     config: dict[str, str] | None = None,
     replication: int = 1,
     timeout_s: float = 30.0,
 ) -> list[str]:
     """Create the topics that do not exist yet (name -> partitions); returns those created."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin_client(shared)
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = [
         NewTopic(name, partitions, replication, config=config or {})

@@ -32,7 +32,6 @@ class CollectorSettings(BaseSettings):
     offsets_topic: str = Field(default=COLLECTOR_OFFSETS_TOPIC, validate_default=True)
     dlq_topic: str = Field(default=RAW_DLQ_TOPIC, validate_default=True)
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
-    startup_timeout_s: float = Field(default=60.0, gt=0, description="How long to wait for Kafka at start.")
 
     _namespaced = field_validator("offsets_topic", "dlq_topic")(in_namespace)
 

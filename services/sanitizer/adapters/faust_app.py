@@ -31,6 +31,7 @@ import faust
 from faust.streams import Stream
 from mode import CrashingSupervisor
 
+from libs.common.kafka import faust_broker, faust_credentials
 from services.sanitizer.adapters.presidio import Keys
 from services.sanitizer.adapters.stream import MAX_DEAD_LETTER_BYTES, SanitizerStream
 from services.sanitizer.build import finish_steps, prepare_steps
@@ -179,7 +180,8 @@ def create_app(
     shared = settings.shared
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{shared.kafka_bootstrap}",
+        broker=faust_broker(shared),
+        broker_credentials=faust_credentials(shared),
         store=settings.store,
         datadir=settings.datadir,
         processing_guarantee="at_least_once",
