@@ -171,35 +171,59 @@ def faust_credentials(shared: SharedSettings) -> CredentialsT | None:
 
 def kafka_answers(shared: SharedSettings, timeout_s: float = 3.0) -> bool:
     """True when the broker returns cluster metadata with a controller (KRaft quorum is up)."""
+    return kafka_problem(shared, timeout_s) is None
+
+
+def kafka_problem(shared: SharedSettings, timeout_s: float = 3.0) -> str | None:
+    """None when the broker answers with a controller; else why not, in librdkafka's words (an
+    authentication or TLS failure rather than the transport error it causes)."""
     host, _, port = shared.kafka_bootstrap.split(",")[0].strip().rpartition(":")
     try:
         with socket.create_connection((host, int(port)), timeout=0.5):
             pass
-    except OSError:
-        return False
-    admin = admin_client(shared, {"log_level": 0, "logger": _quiet_logger})
+    except OSError as exc:
+        return f"cannot connect to {host}:{port}: {exc.strerror or exc}"
+    errors: list[KafkaError] = []
+    admin = admin_client(shared, {"log_level": 0, "logger": _quiet_logger, "error_cb": errors.append})
     try:
         cluster = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s)
-        return cluster.controller is not None and bool(cluster.nodes)
-    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
-        return False
+        if cluster.controller is not None and bool(cluster.nodes):
+            return None
+        return "the cluster has no controller yet"
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+        admin.poll(0)  # serves error_cb: the authentication or TLS failure behind a timeout
+        return _first_cause(errors) or str(exc) or type(exc).__name__
+
+
+_CAUSES = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED})
+
+
+def _first_cause(errors: list[KafkaError]) -> str | None:
+    causes = [e for e in errors if e.code() in _CAUSES] or errors
+    return causes[0].str() if causes else None
 
 
 def wait_for_kafka(shared: SharedSettings, timeout_s: float | None = None) -> bool:
     """Start-up, the same in every service: poll until the broker answers (bounded backoff) for at
-    most ``TUNELINE_KAFKA_WAIT_S``; logs and returns False when it did not in time."""
+    most ``TUNELINE_KAFKA_WAIT_S``; logs why (never a secret) and returns False when it did not."""
     limit = shared.kafka_wait_s if timeout_s is None else timeout_s
+    last: list[str | None] = [None]
+
+    def probe() -> bool:
+        last[0] = kafka_problem(shared)
+        return last[0] is None
+
     check = retry(
         retry=retry_if_result(lambda ok: not ok),
         wait=wait_exponential(multiplier=0.5, max=5),
         stop=stop_after_delay(limit),
         retry_error_callback=lambda _state: False,
-    )(kafka_answers)
-    if check(shared):
+    )(probe)
+    if check():
         return True
     log.error(
         "Kafka did not answer in time (TUNELINE_KAFKA_WAIT_S)",
-        extra={**describe(shared), "waited_s": limit},
+        extra={**describe(shared), "waited_s": limit, "reason": last[0]},
     )
     return False
 
