@@ -54,6 +54,10 @@ def check_kafka_security(s: SharedSettings) -> None:
         problems.append(f"TUNELINE_KAFKA_SASL_MECHANISM is set but {protocol} does not use SASL")
     if s.kafka_sasl_password is not None and s.kafka_sasl_password_file is not None:
         problems.append("set TUNELINE_KAFKA_SASL_PASSWORD or TUNELINE_KAFKA_SASL_PASSWORD_FILE, not both")
+    if s.kafka_oauth_client_secret is not None and s.kafka_oauth_client_secret_file is not None:
+        problems.append(
+            "set TUNELINE_KAFKA_OAUTH_CLIENT_SECRET or TUNELINE_KAFKA_OAUTH_CLIENT_SECRET_FILE, not both"
+        )
     if sasl and s.kafka_sasl_mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
         if not s.kafka_sasl_username:
             problems.append(f"SASL {s.kafka_sasl_mechanism} needs TUNELINE_KAFKA_SASL_USERNAME")

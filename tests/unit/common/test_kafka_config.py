@@ -252,16 +252,25 @@ def test_contradictory_or_incomplete_settings_are_refused_by_name(
         SharedSettings(**resolved)
 
 
-def test_both_a_password_and_a_password_file_are_refused(tmp_path: Path) -> None:
+def test_both_a_secret_and_a_secret_file_are_refused(tmp_path: Path) -> None:
     secret = tmp_path / "p"
     secret.write_text("x")
-    with pytest.raises(ValidationError, match="not both"):
+    with pytest.raises(ValidationError, match="TUNELINE_KAFKA_SASL_PASSWORD_FILE, not both"):
         settings(
             kafka_security_protocol="SASL_SSL",
             kafka_sasl_mechanism="PLAIN",
             kafka_sasl_username="u",
             kafka_sasl_password="x",
             kafka_sasl_password_file=secret,
+        )
+    with pytest.raises(ValidationError, match="TUNELINE_KAFKA_OAUTH_CLIENT_SECRET_FILE, not both"):
+        settings(
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_mechanism="OAUTHBEARER",
+            kafka_oauth_token_url="https://idp.example/token",
+            kafka_oauth_client_id="c",
+            kafka_oauth_client_secret="x",
+            kafka_oauth_client_secret_file=secret,
         )
 
 
