@@ -109,7 +109,8 @@ def _property_value(value: str) -> str:
 @dataclass(frozen=True)
 class SaslSslListener:
     """An extra ``SASL_SSL`` listener (tests of the clients' TLS and SASL settings): TLS with the given
-    PEM certificate and key, SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for each (user, password).
+    PEM certificate and key, SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for each (user, password);
+    with ``client_ca_file``, clients must also present a certificate that CA signed (mutual TLS).
 
     The broker's own traffic (controller, inter-broker) stays on PLAINTEXT, and so does the readiness
     probe: this listener is only for the clients under test.
@@ -119,6 +120,7 @@ class SaslSslListener:
     cert_file: Path
     key_file: Path
     users: tuple[tuple[str, str], ...]
+    client_ca_file: Path | None = None
     name: str = "SASL_SSL"
 
     def __post_init__(self) -> None:
@@ -142,6 +144,10 @@ class SaslSslListener:
             f"{prefix}.ssl.keystore.certificate.chain": _property_value(self.cert_file.read_text()),
             f"{prefix}.ssl.keystore.key": _property_value(self.key_file.read_text()),
         }
+        if self.client_ca_file is not None:
+            props[f"{prefix}.ssl.client.auth"] = "required"
+            props[f"{prefix}.ssl.truststore.type"] = "PEM"
+            props[f"{prefix}.ssl.truststore.certificates"] = _property_value(self.client_ca_file.read_text())
         for mechanism in SCRAM_MECHANISMS:
             props[f"{prefix}.{mechanism.lower()}.sasl.jaas.config"] = (
                 "org.apache.kafka.common.security.scram.ScramLoginModule required;"

@@ -1,9 +1,10 @@
 """The one Kafka client builder against a real broker's SASL_SSL listener (issue 12).
 
-The broker's TLS certificate comes from a CA made here; its SASL users exist for PLAIN, SCRAM-SHA-256
-and SCRAM-SHA-512. Producers, consumers and the admin client are built by ``libs.common.kafka`` from
-``SharedSettings``, exactly as the services build theirs; the sanitizer (the Faust app) runs as a real
-worker configured only through the ``TUNELINE_KAFKA_*`` variables an operator would set.
+The broker's TLS certificate comes from a CA made here, and the broker requires a client certificate
+from that CA as well (mutual TLS); its SASL users exist for PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512.
+Producers, consumers and the admin client are built by ``libs.common.kafka`` from ``SharedSettings``,
+exactly as the services build theirs; the sanitizer (the Faust app) runs as a real worker configured
+only through the ``TUNELINE_KAFKA_*`` variables an operator would set.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
     session's broker, process or container, does not have."""
     workdir = tmp_path_factory.mktemp("secure-kafka")
     ca = make_local_ca(workdir / "tls")
-    listener = SaslSslListener(free_port(), ca.server.cert, ca.server.key, ((USER, PASSWORD),))
+    listener = SaslSslListener(
+        free_port(), ca.server.cert, ca.server.key, ((USER, PASSWORD),), client_ca_file=ca.ca
+    )
     config = KafkaConfig(
         port=free_port(),
         controller_port=free_port(),
@@ -83,6 +86,8 @@ def secure(broker: SecureBroker, mechanism: str = "SCRAM-SHA-512", **settings: A
         "kafka_sasl_username": USER,
         "kafka_sasl_password": PASSWORD,
         "kafka_ssl_ca_file": broker.ca.ca,
+        "kafka_ssl_cert_file": broker.ca.client.cert,
+        "kafka_ssl_key_file": broker.ca.client.key,
         **settings,
     }
     return SharedSettings(**values)
@@ -165,10 +170,17 @@ def test_a_broker_certificate_from_another_ca_is_refused(secure_broker: SecureBr
         admin_client(shared).list_topics(timeout=10)
 
 
+def test_a_client_without_a_certificate_is_refused(secure_broker: SecureBroker) -> None:
+    shared = secure(secure_broker, kafka_ssl_cert_file=None, kafka_ssl_key_file=None)
+    problem = kafka_problem(shared)
+    assert problem is not None and "SSL" in problem, problem
+    assert kafka_answers(secure(secure_broker))  # the same settings with the certificate
+
+
 def test_the_sanitizer_faust_worker_runs_over_sasl_ssl(secure_broker: SecureBroker, tmp_path: Path) -> None:
     """The real sanitizer worker, configured by the TUNELINE_KAFKA_* variables alone (SCRAM-SHA-512,
-    the password from a mounted file): it waits for the broker, creates its topics and runs its Faust
-    app over SASL_SSL, and every record comes out sanitized."""
+    the password from a mounted file, a client certificate): it waits for the broker, creates its
+    topics and runs its Faust app over SASL_SSL, and every record comes out sanitized."""
     shared = secure(secure_broker)
     run = uuid.uuid4().hex[:8]
     topics = {
@@ -205,6 +217,8 @@ def test_the_sanitizer_faust_worker_runs_over_sasl_ssl(secure_broker: SecureBrok
             "TUNELINE_KAFKA_SASL_USERNAME": USER,
             "TUNELINE_KAFKA_SASL_PASSWORD_FILE": str(secret),
             "TUNELINE_KAFKA_SSL_CA_FILE": str(secure_broker.ca.ca),
+            "TUNELINE_KAFKA_SSL_CERT_FILE": str(secure_broker.ca.client.cert),
+            "TUNELINE_KAFKA_SSL_KEY_FILE": str(secure_broker.ca.client.key),
             "TUNELINE_KAFKA_WAIT_S": "60",
         }
     )
