@@ -24,7 +24,9 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.report import Row, record
-from libs.common.kafka import ensure_topics
+from libs.common.kafka import ensure_topics, plaintext_settings
+from libs.common.kafka import producer_config as idempotent_producer_config
+from libs.common.settings import SharedSettings
 from libs.devstack.kafka import KafkaConfig, KafkaProcess, resolve_kafka_jars
 from libs.devstack.servers import free_port
 from libs.devstack.settings import DevStackSettings
@@ -81,7 +83,7 @@ def sources(workdir: Path, rows: int) -> list[tuple[str, Source]]:
     return [("SQLite table", sql), ("log file", logs)]
 
 
-def run_tuneline(bootstrap: str, source: Source, topic: str) -> tuple[int, float]:
+def run_tuneline(shared: SharedSettings, source: Source, topic: str) -> tuple[int, float]:
     stop = threading.Event()
     source_poll = source.poll
 
@@ -90,7 +92,7 @@ def run_tuneline(bootstrap: str, source: Source, topic: str) -> tuple[int, float
         stop.set()
 
     source.poll = one_pass  # type: ignore[method-assign]
-    producer = Producer(producer_config(bootstrap))
+    producer = Producer(producer_config(shared))
     runner = SourceRunner(source, "bench", producer, topic, topic + ".dlq", topic + ".offsets", {}, 0.0)
     started = time.perf_counter()
     runner.run(stop)
@@ -98,8 +100,8 @@ def run_tuneline(bootstrap: str, source: Source, topic: str) -> tuple[int, float
     return runner.acked_total, elapsed
 
 
-def run_naive(bootstrap: str, source: Source, topic: str, limit: int) -> tuple[int, float]:
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+def run_naive(shared: SharedSettings, source: Source, topic: str, limit: int) -> tuple[int, float]:
+    producer = Producer(idempotent_producer_config(shared))
     source.open({})
     sent = 0
     started = time.perf_counter()
@@ -135,20 +137,20 @@ def main() -> None:
             ),
             die_with_parent=True,
         )
-        bootstrap = kafka.start()
+        shared = plaintext_settings(kafka.start())
         try:
             table = Table(title=f"collector into Kafka, one core, {args.rows:,} records per source")
             for column in ("source", "tuneline rec/s", "naive rec/s", "speed-up", "MB/s (tuneline)"):
                 table.add_column(column, justify="right")
             for label, source in sources(workdir, args.rows):
                 fast_topic, naive_topic = f"bench.{source.name}", f"bench.{source.name}.naive"
-                ensure_topics(bootstrap, {fast_topic: 3, naive_topic: 3, fast_topic + ".dlq": 1})
-                ensure_topics(bootstrap, {fast_topic + ".offsets": 1}, config={"cleanup.policy": "compact"})
+                ensure_topics(shared, {fast_topic: 3, naive_topic: 3, fast_topic + ".dlq": 1})
+                ensure_topics(shared, {fast_topic + ".offsets": 1}, config={"cleanup.policy": "compact"})
                 console.print(f"{label}: naive, {args.naive:,} records ...")
-                naive_n, naive_s = run_naive(bootstrap, source, naive_topic, args.naive)
+                naive_n, naive_s = run_naive(shared, source, naive_topic, args.naive)
                 source.close()
                 console.print(f"{label}: tuneline, {args.rows:,} records ...")
-                n, elapsed = run_tuneline(bootstrap, source, fast_topic)
+                n, elapsed = run_tuneline(shared, source, fast_topic)
                 fast, naive = n / elapsed, naive_n / naive_s
                 size = os.path.getsize(workdir / ("app.log" if source.name == "bench-log" else "tickets.db"))
                 table.add_row(label, f"{fast:,.0f}", f"{naive:,.0f}", f"{fast / naive:.1f}x",

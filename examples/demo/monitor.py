@@ -140,18 +140,21 @@ def scrape(client: httpx.Client, urls: Mapping[str, str]) -> tuple[dict[str, Sam
 
 
 class LagProbe:
-    """Messages not yet committed by a consumer group, summed over the partitions of its topics."""
+    """Messages not yet committed by a consumer group, summed over the partitions of its topics (on the
+    demo's own local PLAINTEXT broker)."""
 
     def __init__(self, bootstrap: str) -> None:
-        self._bootstrap = bootstrap
+        from libs.common.kafka import plaintext_settings
+
+        self._kafka = plaintext_settings(bootstrap)
         self._admin: Any = None
 
     def lag(self, group: str, topics: Iterable[str]) -> int | None:
         from confluent_kafka import Consumer, TopicPartition
 
-        consumer = Consumer(
-            {"bootstrap.servers": self._bootstrap, "group.id": group, "enable.auto.commit": False}
-        )
+        from libs.common.kafka import client_config
+
+        consumer = Consumer(client_config(self._kafka, {"group.id": group, "enable.auto.commit": False}))
         try:
             metadata = consumer.list_topics(timeout=3.0)
             partitions = [
@@ -175,10 +178,10 @@ class LagProbe:
                 consumer.close()
 
     def topics(self, prefix: str) -> list[str]:
-        from confluent_kafka.admin import AdminClient
+        from libs.common.kafka import admin_client
 
         if self._admin is None:
-            self._admin = AdminClient({"bootstrap.servers": self._bootstrap})
+            self._admin = admin_client(self._kafka)
         try:
             names = self._admin.list_topics(timeout=3.0).topics
         except Exception:

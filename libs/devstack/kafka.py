@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from libs.devstack.errors import InstallError, StartError
@@ -96,6 +97,72 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+_SIMPLE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _property_value(value: str) -> str:
+    """A value for a Java properties file (newlines and backslashes escaped)."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+@dataclass(frozen=True)
+class SaslSslListener:
+    """An extra ``SASL_SSL`` listener (tests of the clients' TLS and SASL settings): TLS with the given
+    PEM certificate and key, SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for each (user, password);
+    with ``client_ca_file``, clients must also present a certificate that CA signed (mutual TLS).
+
+    The broker's own traffic (controller, inter-broker) stays on PLAINTEXT, and so does the readiness
+    probe: this listener is only for the clients under test.
+    """
+
+    port: int
+    cert_file: Path
+    key_file: Path
+    users: tuple[tuple[str, str], ...]
+    client_ca_file: Path | None = None
+    name: str = "SASL_SSL"
+
+    def __post_init__(self) -> None:
+        for user, password in self.users:  # written into JAAS and --add-scram as they are
+            if not (_SIMPLE.fullmatch(user) and _SIMPLE.fullmatch(password)):
+                raise ValueError("SASL_SSL test users and passwords: letters, digits, '-' and '_' only")
+
+    def bootstrap(self, host: str) -> str:
+        return f"{host}:{self.port}"
+
+    def properties(self) -> dict[str, str]:
+        prefix = f"listener.name.{self.name.lower()}"
+        plain_users = " ".join(f'user_{user}="{pw}"' for user, pw in self.users)
+        props = {
+            f"{prefix}.sasl.enabled.mechanisms": ",".join(("PLAIN", *SCRAM_MECHANISMS)),
+            f"{prefix}.plain.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"
+            ),
+            # PEM given inline: a PEM keystore *file* would need an encrypted key and its password.
+            f"{prefix}.ssl.keystore.type": "PEM",
+            f"{prefix}.ssl.keystore.certificate.chain": _property_value(self.cert_file.read_text()),
+            f"{prefix}.ssl.keystore.key": _property_value(self.key_file.read_text()),
+        }
+        if self.client_ca_file is not None:
+            props[f"{prefix}.ssl.client.auth"] = "required"
+            props[f"{prefix}.ssl.truststore.type"] = "PEM"
+            props[f"{prefix}.ssl.truststore.certificates"] = _property_value(self.client_ca_file.read_text())
+        for mechanism in SCRAM_MECHANISMS:
+            props[f"{prefix}.{mechanism.lower()}.sasl.jaas.config"] = (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            )
+        return props
+
+    def scram_credentials(self) -> list[str]:
+        """``kafka-storage format --add-scram`` arguments: the SCRAM users exist from the first start."""
+        return [
+            f"{mechanism}=[name={user},password={pw}]"
+            for user, pw in self.users
+            for mechanism in SCRAM_MECHANISMS
+        ]
+
+
 @dataclass(frozen=True)
 class KafkaConfig:
     """One combined broker+controller node on 127.0.0.1."""
@@ -104,21 +171,27 @@ class KafkaConfig:
     controller_port: int = 9093
     data_dir: str = "/var/lib/kafka/data"
     host: str = "127.0.0.1"
+    sasl_ssl: SaslSslListener | None = field(default=None)
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
     def server_properties(self) -> str:
+        listeners = [f"PLAINTEXT://{self.host}:{self.port}"]
+        protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+        if self.sasl_ssl is not None:
+            listeners.append(f"{self.sasl_ssl.name}://{self.sasl_ssl.bootstrap(self.host)}")
+            protocols.append(f"{self.sasl_ssl.name}:SASL_SSL")
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
-            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "listeners": ",".join([*listeners, f"CONTROLLER://{self.host}:{self.controller_port}"]),
+            "advertised.listeners": ",".join(listeners),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": ",".join(protocols),
             "log.dirs": self.data_dir,
             # One node: every internal topic has a single replica.
             "offsets.topic.replication.factor": "1",
@@ -130,6 +203,7 @@ class KafkaConfig:
             "auto.create.topics.enable": "false",
             "group.initial.rebalance.delay.ms": "0",
             "num.partitions": "1",
+            **(self.sasl_ssl.properties() if self.sasl_ssl is not None else {}),
         }
         return "".join(f"{key}={value}\n" for key, value in props.items())
 
@@ -181,6 +255,13 @@ class KafkaProcess:
                 cluster_id_file.read_text().strip(),
                 "-c",
                 str(props),
+                *(
+                    arg
+                    for credential in (
+                        self.config.sasl_ssl.scram_credentials() if self.config.sasl_ssl else []
+                    )
+                    for arg in ("--add-scram", credential)
+                ),
             ),
             capture_output=True,
             text=True,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import boto3
 from botocore.config import Config
 
-from libs.common.kafka import kafka_answers
+from libs.common import kafka
 from libs.devstack.errors import StartError
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,11 @@ __all__ = ["dynamodb_answers", "kafka_answers", "port_open", "wait_until"]
 LOCAL_AWS_KEY_ID = "tuneline"
 LOCAL_AWS_SECRET = "tuneline"  # noqa: S105 - not a secret: the local server ignores it
 LOCAL_AWS_REGION = "us-east-1"
+
+
+def kafka_answers(bootstrap: str) -> bool:
+    """The local PLAINTEXT broker (dev stack, test servers) answers with a KRaft controller."""
+    return kafka.kafka_answers(kafka.plaintext_settings(bootstrap))
 
 
 def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:

@@ -29,24 +29,22 @@ def main(config_file: str | Path | None = None) -> int:
     configure_logging(shared.log_level, shared.log_format)
     try:
         sources = load_sources(config_file or settings.config_file).sources
-        if not wait_for_kafka(shared.kafka_bootstrap, settings.startup_timeout_s):
-            raise CollectorError(f"Kafka at {shared.kafka_bootstrap} did not answer")
-        offsets = OffsetStore(shared.kafka_bootstrap, settings.offsets_topic)
+        if not wait_for_kafka(shared):
+            return 2
+        offsets = OffsetStore(shared, settings.offsets_topic)
         if settings.create_topics:
             ensure_topics(
-                shared.kafka_bootstrap,
+                shared,
                 {raw_topic(s.name, shared.namespace): s.topic_partitions for s in sources},
             )
-            ensure_topics(shared.kafka_bootstrap, {settings.dlq_topic: 1})
+            ensure_topics(shared, {settings.dlq_topic: 1})
             offsets.ensure_topic()
         checkpoints = offsets.load()
     except (CollectorError, KafkaException, TimeoutError) as exc:
         log.error("collector cannot start", extra={"error": str(exc)})
         return 2
 
-    config = producer_config(
-        shared.kafka_bootstrap, settings.compression, settings.linger_ms, settings.queue_max_kbytes
-    )
+    config = producer_config(shared, settings.compression, settings.linger_ms, settings.queue_max_kbytes)
     stop = threading.Event()
     runners = [
         SourceRunner(
@@ -73,7 +71,7 @@ def main(config_file: str | Path | None = None) -> int:
         dead = [t.name for t in threads if not t.is_alive()]
         if dead:
             return False, f"stopped: {dead}"
-        return kafka_answers(shared.kafka_bootstrap), "kafka"
+        return kafka_answers(shared), "kafka"
 
     ops = OpsServer(settings.http_port, ready=ready).start()
     for thread in threads:

@@ -38,7 +38,6 @@ class CollectorSettings(BaseSettings):
         "access rules of raw.*); false keeps the reason and where it was only.",
     )
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
-    startup_timeout_s: float = Field(default=60.0, gt=0, description="How long to wait for Kafka at start.")
 
     _namespaced = field_validator("offsets_topic", "dlq_topic")(in_namespace)
 

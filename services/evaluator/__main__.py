@@ -12,7 +12,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 
 from libs.common import aws
-from libs.common.kafka import ensure_topics, kafka_answers, wait_for_kafka
+from libs.common.kafka import consumer_config, ensure_topics, kafka_answers, producer_config, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
 from libs.registry import ModelRegistry
@@ -40,23 +40,21 @@ def main(config_file: str | Path | None = None) -> int:
     except (ConfigError, aws.AwsCredentialsMissing) as exc:
         log.error("cannot start: %s", exc)
         return 2
-    if not wait_for_kafka(shared.kafka_bootstrap, timeout_s=60):
-        log.error("Kafka does not answer", extra={"bootstrap": shared.kafka_bootstrap})
+    if not wait_for_kafka(shared):
         return 2
     if settings.create_topics:
-        ensure_topics(shared.kafka_bootstrap, {settings.events_topic: 1, settings.dlq_topic: 1})
+        ensure_topics(shared, {settings.events_topic: 1, settings.dlq_topic: 1})
     consumer = Consumer(
-        {
-            "bootstrap.servers": shared.kafka_bootstrap,
-            "group.id": settings.group_id,
-            "enable.auto.commit": False,  # an event is committed once its evaluation is recorded
-            "auto.offset.reset": "earliest",
-            "max.poll.interval.ms": settings.max_poll_interval_ms,
-        }
+        consumer_config(
+            shared,
+            settings.group_id,
+            {
+                "enable.auto.commit": False,  # an event is committed once its evaluation is recorded
+                "max.poll.interval.ms": settings.max_poll_interval_ms,
+            },
+        )
     )
-    producer = Producer(
-        {"bootstrap.servers": shared.kafka_bootstrap, "enable.idempotence": True, "acks": "all"}
-    )
+    producer = Producer(producer_config(shared))
     worker = EvaluationWorker(
         consumer,
         producer,
@@ -72,9 +70,7 @@ def main(config_file: str | Path | None = None) -> int:
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stopping.set())
-    ops = OpsServer(
-        settings.http_port, ready=lambda: (kafka_answers(shared.kafka_bootstrap), "kafka")
-    ).start()
+    ops = OpsServer(settings.http_port, ready=lambda: (kafka_answers(shared), "kafka")).start()
     log.info("evaluator started", extra={"topic": settings.events_topic, "group": settings.group_id})
     try:
         worker.run()

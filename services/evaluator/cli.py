@@ -90,7 +90,7 @@ def canary_plant(
     now = dt.datetime.now(dt.UTC)
     planted = make_canaries(secrets.randbits(63), count, prefix=f"canary-{now:%Y%m%dT%H%M%S}")
     store = CanaryStore(dynamodb_client(settings), shared.table_prefix)
-    records = plant(shared.kafka_bootstrap, store, planted, source, now, shared.namespace)
+    records = plant(shared, store, planted, source, now, shared.namespace)
     topic = raw_topic(source, shared.namespace)
     emit(f"planted {len(records)} canaries into {topic}; the evaluator tests every model on them")
 

@@ -54,12 +54,11 @@ def main(config_file: str | Path | None = None) -> int:
 
     from services.sanitizer.adapters.faust_app import create_app
 
-    if not wait_for_kafka(shared.kafka_bootstrap, settings.startup_timeout_s):
-        log.error("sanitizer cannot start: Kafka did not answer", extra={"bootstrap": shared.kafka_bootstrap})
+    if not wait_for_kafka(shared):
         return 2
     if settings.create_topics:
         ensure_topics(
-            shared.kafka_bootstrap,
+            shared,
             {
                 settings.output_topic: settings.partitions,
                 settings.dlq_topic: 1,
@@ -69,11 +68,11 @@ def main(config_file: str | Path | None = None) -> int:
     subscribed = threading.Event()
     ops = OpsServer(
         settings.http_port,
-        ready=lambda: (subscribed.is_set() and kafka_answers(shared.kafka_bootstrap), "kafka, raw topics"),
+        ready=lambda: (subscribed.is_set() and kafka_answers(shared), "kafka, raw topics"),
     ).start()
     watcher = None
     if not settings.input_topics:
-        list_names = partial(list_topic_names, shared.kafka_bootstrap)
+        list_names = partial(list_topic_names, shared)
         stopping = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stopping.set())

@@ -107,7 +107,6 @@ class SanitizerSettings(BaseSettings):
         "at DEBUG they log message values (personal data).",
     )
     create_topics: bool = Field(default=True, description="Create the output topics at start.")
-    startup_timeout_s: float = Field(default=120.0, gt=0, description="How long to wait for Kafka.")
 
     _namespaced = field_validator("app_id", "output_topic", "dlq_topic", "by_hash_topic")(in_namespace)
 

@@ -65,8 +65,7 @@ def main(config_file: str | Path | None = None) -> int:
     except (ConfigError, aws.AwsCredentialsMissing) as exc:
         log.error("cannot start: %s", exc)
         return 2
-    if not wait_for_kafka(shared.kafka_bootstrap, timeout_s=60):
-        log.error("Kafka does not answer", extra={"bootstrap": shared.kafka_bootstrap})
+    if not wait_for_kafka(shared):
         return 2
 
     if settings.create_tables:
@@ -74,10 +73,10 @@ def main(config_file: str | Path | None = None) -> int:
 
         init_tables(client, shared.table_prefix)
     if settings.create_topics:
-        ensure_topics(shared.kafka_bootstrap, {settings.events_topic: 1})
+        ensure_topics(shared, {settings.events_topic: 1})
 
     runs = DynamoRunStore(client, shared.table_prefix)
-    events = EventPublisher(shared.kafka_bootstrap, settings.events_topic)
+    events = EventPublisher(shared, settings.events_topic)
     datasets = DatasetState(client, shared.table_prefix)
     executor = RunExecutor(
         runs,

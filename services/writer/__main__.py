@@ -11,7 +11,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 
 from libs.common import aws
-from libs.common.kafka import ensure_topics, kafka_answers
+from libs.common.kafka import ensure_topics, kafka_answers, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
 from libs.schemas import Table, table_name
@@ -40,10 +40,10 @@ def main() -> int:
         return 2
     if settings.create_tables:
         init_tables(client, shared.table_prefix)
+    if not wait_for_kafka(shared):
+        return 2
     if settings.create_topics:
-        ensure_topics(
-            shared.kafka_bootstrap, {settings.topic: settings.topic_partitions, settings.dlq_topic: 1}
-        )
+        ensure_topics(shared, {settings.topic: settings.topic_partitions, settings.dlq_topic: 1})
 
     writer = DynamoBatchWriter(
         client,
@@ -53,7 +53,7 @@ def main() -> int:
     )
     consumer = Consumer(
         consumer_config(
-            shared.kafka_bootstrap,
+            shared,
             settings.group_id,
             settings.max_poll_interval_ms,
             settings.instance_id,
@@ -62,7 +62,7 @@ def main() -> int:
     )
     service = RecordWriter(
         consumer,
-        Producer(producer_config(shared.kafka_bootstrap)),
+        Producer(producer_config(shared)),
         settings.dlq_topic,
         writer,
         DatasetCounters(client, shared.table_prefix),
@@ -73,9 +73,7 @@ def main() -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    ops = OpsServer(
-        settings.http_port, ready=lambda: (kafka_answers(shared.kafka_bootstrap), "kafka")
-    ).start()
+    ops = OpsServer(settings.http_port, ready=lambda: (kafka_answers(shared), "kafka")).start()
     service.subscribe([settings.topic])
     log.info("writer started", extra={"topic": settings.topic, "group": settings.group_id})
     try:

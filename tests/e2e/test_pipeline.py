@@ -27,6 +27,7 @@ from confluent_kafka import Consumer, TopicPartition
 from examples import held_out_questions
 from examples.demo.answers import generate_answers
 from examples.demo.pipeline import SMALL, DemoPipeline, DemoResult, Infra
+from libs.common.kafka import client_config, plaintext_settings
 from libs.schemas.names import Table
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
@@ -34,8 +35,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 def read_topic(bootstrap: str, topic: str) -> list[tuple[str, bytes]]:
     """Every message of a topic, from the beginning to the end offsets read before consuming."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"e2e-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        client_config(
+            plaintext_settings(bootstrap),
+            {"group.id": f"e2e-{uuid.uuid4().hex}", "enable.auto.commit": False},
+        )
+    )
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]
         partitions = [TopicPartition(topic, p, 0) for p in metadata.partitions]

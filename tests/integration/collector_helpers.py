@@ -16,6 +16,7 @@ import orjson
 import yaml
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from libs.common.kafka import client_config, plaintext_settings
 from libs.devstack.process import kill_me_with_parent
 from libs.devstack.servers import free_port
 
@@ -90,11 +91,10 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Messag
     """Every message now in ``topic`` (up to its end offsets), from the beginning; [] while the topic
     does not exist or has no leader yet (callers poll)."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{time.monotonic_ns()}",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            plaintext_settings(bootstrap),
+            {"group.id": f"reader-{time.monotonic_ns()}", "enable.auto.commit": False},
+        )
     )
     try:
         meta = consumer.list_topics(topic, timeout=timeout_s).topics[topic]

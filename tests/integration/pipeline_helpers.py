@@ -13,6 +13,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
+from libs.common.kafka import consumer_config, plaintext_settings
 from libs.devstack.process import kill_me_with_parent
 from libs.devstack.servers import free_port
 
@@ -77,9 +78,7 @@ class TopicReader:
     """Reads a topic from its beginning and keeps every message as (key, value)."""
 
     def __init__(self, bootstrap: str, topic: str, group: str) -> None:
-        self.consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"}
-        )
+        self.consumer = Consumer(consumer_config(plaintext_settings(bootstrap), group))
         self.consumer.subscribe([topic])
         self.messages: list[tuple[bytes, bytes]] = []
 

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from libs.common.kafka import client_config, plaintext_settings
 from libs.schemas.names import raw_topic
 from libs.schemas.records import stable_record_id
 from tests.integration.collector_helpers import Collector, read_all
@@ -30,11 +31,10 @@ class DistinctKeys:
         self.topics = topics
         self.keys: set[bytes] = set()
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"distinct-{time.monotonic_ns()}",
-                "enable.auto.commit": False,
-            }
+            client_config(
+                plaintext_settings(bootstrap),
+                {"group.id": f"distinct-{time.monotonic_ns()}", "enable.auto.commit": False},
+            )
         )
         self.next: dict[tuple[str, int], int] = {}
 

@@ -19,6 +19,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from benchmarks.sanitizer_data import generate
+from libs.common.kafka import client_config, plaintext_settings
 from libs.schemas import SanitizedRecord, decode, raw_topic
 from services.collector.settings import CollectorSettings
 from tests.integration.collector_helpers import Collector, Message, read_all
@@ -122,7 +123,7 @@ def test_sanitizer_and_confluent_consumers_read_every_codec(
     by_codec = {codec: samples[i :: len(CODECS)] for i, codec in enumerate(CODECS)}
     for codec, batch in by_codec.items():
         producer = Producer(
-            {"bootstrap.servers": kafka_bootstrap, "compression.type": codec, "linger.ms": 50}
+            client_config(plaintext_settings(kafka_bootstrap), {"compression.type": codec, "linger.ms": 50})
         )
         for sample in batch:
             producer.produce(topic, key=sample.id.encode(), value=json.dumps(sample.raw_record()).encode())

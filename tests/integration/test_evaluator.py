@@ -18,6 +18,7 @@ import pytest
 import torch
 from confluent_kafka import Consumer, Producer
 
+from libs.common.kafka import client_config, consumer_config, plaintext_settings
 from libs.devstack.probes import LOCAL_AWS_KEY_ID, LOCAL_AWS_SECRET
 from libs.devstack.servers import free_port
 from libs.model_folder.manifest import DataManifest, ModelManifest, ids_digest
@@ -122,14 +123,13 @@ def evaluator(
 
 
 def send(bootstrap: str, topic: str, key: str, value: bytes) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = Producer(client_config(plaintext_settings(bootstrap)))
     producer.produce(topic, key=key.encode(), value=value)
     assert producer.flush(30) == 0
 
 
 def wait_for(bootstrap: str, topic: str, match: Any, log: str, timeout_s: float = 300) -> dict[str, Any]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{time.monotonic_ns()}",
-                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer = Consumer(consumer_config(plaintext_settings(bootstrap), f"t-{time.monotonic_ns()}"))
     consumer.subscribe([topic])
     deadline = time.monotonic() + timeout_s
     try:

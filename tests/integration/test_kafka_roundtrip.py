@@ -1,4 +1,6 @@
-"""confluent-kafka against the real broker: the producer settings every service uses, end to end."""
+"""The services' own client settings against the real broker: the collector's raw-record producer
+(``services.collector.adapters.kafka.producer_config``, on the shared builder) to the shared consumer
+preset, with keys, headers and no duplicates."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
+from libs.common.kafka import consumer_config
+from libs.common.settings import SharedSettings
 from libs.schemas import RawRecord, RecordKind, decode, encode, stable_record_id
+from services.collector.adapters.kafka import producer_config
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +41,10 @@ def _key(msg: Message) -> str:
     return key.decode()
 
 
-def _consume(bootstrap: str, group: str, topic: str, expected: int, timeout_s: float = 60) -> list[Message]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
+def _consume(
+    shared: SharedSettings, group: str, topic: str, expected: int, timeout_s: float = 60
+) -> list[Message]:
+    consumer = Consumer(consumer_config(shared, group, {"enable.auto.commit": False}))
     consumer.subscribe([topic])
     messages: list[Message] = []
     deadline = time.monotonic() + timeout_s
@@ -62,21 +62,15 @@ def _consume(bootstrap: str, group: str, topic: str, expected: int, timeout_s: f
     return messages
 
 
-def test_records_round_trip_with_keys_headers_and_idempotent_producer(
-    kafka_bootstrap: str, make_topic: Callable[..., str], consumer_group: str
+def test_the_collectors_producer_round_trips_records_with_keys_headers_and_no_duplicates(
+    kafka_settings: SharedSettings, make_topic: Callable[..., str], consumer_group: str
 ) -> None:
     topic = make_topic("raw", partitions=3)
     records = _records(200)
     failures: list[str] = []
-    producer = Producer(
-        {
-            "bootstrap.servers": kafka_bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "compression.type": "zstd",
-            "linger.ms": 5,
-        }
-    )
+    config = producer_config(kafka_settings, compression="zstd", linger_ms=5)
+    assert config["enable.idempotence"] is True and config["acks"] == "all"
+    producer = Producer(config)
     for record in records:
         producer.produce(
             topic,
@@ -88,7 +82,7 @@ def test_records_round_trip_with_keys_headers_and_idempotent_producer(
     assert producer.flush(30) == 0
     assert failures == []
 
-    messages = _consume(kafka_bootstrap, consumer_group, topic, len(records))
+    messages = _consume(kafka_settings, consumer_group, topic, len(records))
     received = {_key(m): decode(RawRecord, m.value() or b"") for m in messages}
     assert received == {r.id: r for r in records}
     assert len(messages) == len(records)  # idempotent producer: no duplicates

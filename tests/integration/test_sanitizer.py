@@ -33,6 +33,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from benchmarks.sanitizer_data import Sample, generate
+from libs.common.kafka import consumer_config, plaintext_settings, producer_config
 from libs.devstack.servers import free_port
 from libs.schemas import DeadLetter, RawRecord, SanitizedRecord, decode
 
@@ -141,7 +142,7 @@ def _bad_messages() -> list[tuple[bytes, str]]:
 
 
 def _produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+    producer = Producer(producer_config(plaintext_settings(bootstrap)))
     for key, value in messages:
         producer.produce(topic, key=key, value=value)
     assert producer.flush(30) == 0
@@ -151,9 +152,7 @@ class Drain:
     """Reads a topic from the start and keeps every message."""
 
     def __init__(self, bootstrap: str, topic: str, group: str) -> None:
-        self.consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest"}
-        )
+        self.consumer = Consumer(consumer_config(plaintext_settings(bootstrap), group))
         self.consumer.subscribe([topic])
         self.messages: list[tuple[bytes, dict[str, bytes]]] = []
 

@@ -17,6 +17,7 @@ import torch
 from confluent_kafka import Consumer
 from transformers import AutoModelForCausalLM
 
+from libs.common.kafka import consumer_config, plaintext_settings
 from libs.model_folder.manifest import ids_digest
 from libs.storage.tables import DatasetCounters, init_tables
 from libs.training_data.split import is_eval
@@ -78,8 +79,11 @@ def trainers(tmp_path: Path) -> Iterator[list[Trainer]]:
 
 
 def events(bootstrap: str, topic: str, run_id: str, timeout_s: float = 30) -> list[dict[str, Any]]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{time.monotonic_ns()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        consumer_config(
+            plaintext_settings(bootstrap), f"t-{time.monotonic_ns()}", {"enable.auto.commit": False}
+        )
+    )
     consumer.subscribe([topic])
     found: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout_s

@@ -12,7 +12,9 @@ import pytest
 from botocore.exceptions import ClientError
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from libs.common import kafka
 from libs.common.backoff import Backoff
+from libs.common.kafka import plaintext_settings
 from libs.schemas import DeadLetter, Table, decode, table_name
 from libs.storage.items import item_content
 from libs.storage.tables import DatasetCounters, init_tables
@@ -45,10 +47,11 @@ def running_writer(
     writer = DynamoBatchWriter(
         client, table_name(Table.RECORDS, prefix), threads=4, backoff=Backoff(base_s=0.01, cap_s=0.2)
     )
-    consumer = Consumer(consumer_config(bootstrap, group, 300_000))
+    shared = plaintext_settings(bootstrap)
+    consumer = Consumer(consumer_config(shared, group, 300_000))
     service = RecordWriter(
         consumer,
-        Producer(producer_config(bootstrap)),
+        Producer(producer_config(shared)),
         dlq,
         writer,
         DatasetCounters(client, prefix),
@@ -135,9 +138,7 @@ def test_every_record_stored_once_counted_and_bad_ones_dead_lettered(
 
 
 def _read_all(bootstrap: str, topic: str, expected: int) -> list[DeadLetter]:
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"reader-{topic}", "auto.offset.reset": "earliest"}
-    )
+    consumer = Consumer(kafka.consumer_config(plaintext_settings(bootstrap), f"reader-{topic}"))
     consumer.subscribe([topic])
     out: list[DeadLetter] = []
     for _ in range(200):

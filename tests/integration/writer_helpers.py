@@ -8,6 +8,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from libs.common.kafka import client_config, plaintext_settings, producer_config
 from libs.schemas import RecordKind, SanitizedRecord, encode
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -43,13 +44,7 @@ def produce(bootstrap: str, topic: str, payloads: list[tuple[str, bytes]]) -> di
             placed[(msg.partition(), msg.offset())] = msg.key().decode()
 
     producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 20,
-            "compression.type": "zstd",
-        }
+        producer_config(plaintext_settings(bootstrap), {"linger.ms": 20, "compression.type": "zstd"})
     )
     for key, value in payloads:
         while True:
@@ -71,7 +66,9 @@ def records_payloads(ids: range, dataset: str = "support") -> list[tuple[str, by
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
     """The group's committed offsets; empty while the group coordinator is still loading."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    consumer = Consumer(
+        client_config(plaintext_settings(bootstrap), {"group.id": group, "enable.auto.commit": False})
+    )
     try:
         offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
         return {tp.partition: tp.offset for tp in offsets}
@@ -82,7 +79,7 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "end-offsets-probe"})
+    consumer = Consumer(client_config(plaintext_settings(bootstrap), {"group.id": "end-offsets-probe"}))
     try:
         return {
             p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]

@@ -15,7 +15,8 @@ from typing import Any, Final
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from libs.common.kafka import ensure_topics
+from libs.common import kafka
+from libs.common.settings import SharedSettings
 from libs.schemas.names import COLLECTOR_OFFSETS_TOPIC
 from services.collector.core.items import Checkpoint
 
@@ -25,23 +26,27 @@ OFFSETS_TOPIC_CONFIG: Final = {"cleanup.policy": "compact", "min.compaction.lag.
 
 
 def producer_config(
-    bootstrap: str, compression: str = "lz4", linger_ms: int = 20, queue_max_kbytes: int = 65536
+    shared: SharedSettings,
+    compression: str = "lz4",
+    linger_ms: int = 20,
+    queue_max_kbytes: int = 65536,
 ) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
-        "enable.idempotence": True,  # implies acks=all and ordered, de-duplicated retries
-        "acks": "all",
-        # Success is learned from flush() at checkpoint barriers; only failures call back per record.
-        "delivery.report.only.error": True,
-        "compression.type": compression,
-        "linger.ms": linger_ms,
-        "batch.size": 1_000_000,
-        # Room for a record at the largest max_record_bytes allowed by default plus its headers.
-        "message.max.bytes": 1_048_576,
-        "queue.buffering.max.kbytes": queue_max_kbytes,
-        "queue.buffering.max.messages": 1_000_000,
-        "client.id": "tuneline-collector",
-    }
+    """The shared idempotent producer (acks=all, ordered, de-duplicated retries), tuned for volume."""
+    return kafka.producer_config(
+        shared,
+        {
+            # Success is learned from flush() at checkpoint barriers; only failures call back per record.
+            "delivery.report.only.error": True,
+            "compression.type": compression,
+            "linger.ms": linger_ms,
+            "batch.size": 1_000_000,
+            # Room for a record at the largest max_record_bytes allowed by default plus its headers.
+            "message.max.bytes": 1_048_576,
+            "queue.buffering.max.kbytes": queue_max_kbytes,
+            "queue.buffering.max.messages": 1_000_000,
+            "client.id": "tuneline-collector",
+        },
+    )
 
 
 def checkpoint_message(source: str, checkpoint: Checkpoint) -> bytes:
@@ -54,22 +59,26 @@ def checkpoint_message(source: str, checkpoint: Checkpoint) -> bytes:
 class OffsetStore:
     """Reads every source's last checkpoint from the compacted offsets topic."""
 
-    def __init__(self, bootstrap: str, topic: str = COLLECTOR_OFFSETS_TOPIC, partitions: int = 1) -> None:
-        self.bootstrap = bootstrap
+    def __init__(
+        self, shared: SharedSettings, topic: str = COLLECTOR_OFFSETS_TOPIC, partitions: int = 1
+    ) -> None:
+        self.shared = shared
         self.topic = topic
         self.partitions = partitions
 
     def ensure_topic(self) -> None:
-        ensure_topics(self.bootstrap, {self.topic: self.partitions}, config=OFFSETS_TOPIC_CONFIG)
+        kafka.ensure_topics(self.shared, {self.topic: self.partitions}, config=OFFSETS_TOPIC_CONFIG)
 
     def load(self, timeout_s: float = 30.0) -> dict[str, Checkpoint]:
         consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"tuneline-collector-offsets-{uuid.uuid4().hex[:8]}",  # never committed
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-            }
+            kafka.client_config(
+                self.shared,
+                {
+                    "group.id": f"tuneline-collector-offsets-{uuid.uuid4().hex[:8]}",  # never committed
+                    "enable.auto.commit": False,
+                    "isolation.level": "read_committed",
+                },
+            )
         )
         deadline = time.monotonic() + timeout_s
         try:

@@ -15,6 +15,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
+from libs.common.kafka import producer_config
+from libs.common.settings import SharedSettings
 from libs.schemas import RawRecord, RecordKind, Table, encode, raw_topic, table_name
 from libs.schemas.records import stable_record_id
 from services.evaluator.core.canary import Canary
@@ -62,7 +64,7 @@ def canary_record(canary: Canary, source: str, now: dt.datetime) -> RawRecord:
 
 
 def plant(
-    bootstrap: str,
+    shared: SharedSettings,
     store: CanaryStore,
     canaries: Sequence[Canary],
     source: str,
@@ -71,7 +73,7 @@ def plant(
 ) -> list[RawRecord]:
     """Publish each canary to ``raw.<source>`` (in ``namespace``) and remember it; returns the records
     sent."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+    producer = Producer(producer_config(shared))
     errors: list[KafkaError] = []
     records = [canary_record(c, source, now) for c in canaries]
     for record in records:

@@ -32,6 +32,7 @@ from faust.streams import Stream
 from mode import CrashingSupervisor
 
 from libs.common.deadletter import MAX_DEAD_LETTER_BYTES
+from libs.common.kafka_faust import faust_broker, faust_credentials
 from libs.pii.names import NerTagger
 from services.sanitizer.adapters.presidio import Keys
 from services.sanitizer.adapters.stream import SanitizerStream
@@ -180,7 +181,8 @@ def create_app(
     shared = settings.shared
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{shared.kafka_bootstrap}",
+        broker=faust_broker(shared),
+        broker_credentials=faust_credentials(shared),
         store=settings.store,
         datadir=settings.datadir,
         processing_guarantee="at_least_once",

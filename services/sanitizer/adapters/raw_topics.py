@@ -19,6 +19,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from libs.common.kafka import admin_client
+from libs.common.settings import SharedSettings
+
 log = logging.getLogger(__name__)
 
 
@@ -28,11 +31,8 @@ def matching_topics(names: Iterable[str], pattern: str) -> list[str]:
     return sorted(n for n in names if not n.startswith("__") and compiled.fullmatch(n))
 
 
-def list_topic_names(bootstrap: str, client_config: dict[str, str] | None = None) -> list[str]:
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap, **(client_config or {})})
-    return list(admin.list_topics(timeout=10).topics)
+def list_topic_names(shared: SharedSettings) -> list[str]:
+    return list(admin_client(shared).list_topics(timeout=10).topics)
 
 
 def wait_for_raw_topics(

@@ -7,6 +7,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
+from libs.common.kafka import producer_config
+from libs.common.settings import SharedSettings
 from libs.schemas.events import ModelPromoted, TrainingCompleted, TrainingRequested
 from services.trainer.core.errors import TrainerError
 
@@ -18,15 +20,11 @@ class EventNotDelivered(TrainerError):
 
 
 class EventPublisher:
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, shared: SharedSettings, topic: str, timeout_s: float = 30.0) -> None:
         self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "client.id": "tuneline-trainer",
-                "message.timeout.ms": int(timeout_s * 1000),
-            }
+            producer_config(
+                shared, {"client.id": "tuneline-trainer", "message.timeout.ms": int(timeout_s * 1000)}
+            )
         )
         self._topic = topic
         self._timeout_s = timeout_s

@@ -16,7 +16,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from libs.common import kafka
 from libs.common.deadletter import DeadLetterPublisher
+from libs.common.settings import SharedSettings
 from libs.schemas import SanitizedRecord, SchemaDecodeError, decode
 from libs.storage.items import UnstorableRecord, item_size, to_item
 from libs.storage.tables import DatasetCounters
@@ -167,32 +169,25 @@ class RecordWriter:
 
 
 def consumer_config(
-    bootstrap: str,
+    shared: SharedSettings,
     group_id: str,
     max_poll_interval_ms: int,
     instance_id: str | None = None,
     session_timeout_ms: int = 45_000,
 ) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
-        "group.id": group_id,
+    """The shared consumer preset, committing by hand once a batch is written."""
+    extra: dict[str, Any] = {
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
         "max.poll.interval.ms": max_poll_interval_ms,
         "partition.assignment.strategy": "cooperative-sticky",
         "session.timeout.ms": session_timeout_ms,
     }
     if instance_id:
-        config["group.instance.id"] = instance_id
-    return config
+        extra["group.instance.id"] = instance_id
+    return kafka.consumer_config(shared, group_id, extra)
 
 
-def producer_config(bootstrap: str) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
-        "enable.idempotence": True,
-        "acks": "all",
-        "compression.type": "zstd",
-        "linger.ms": 20,
-    }
+def producer_config(shared: SharedSettings) -> dict[str, Any]:
+    """The shared idempotent producer preset, for the dead-letter topic."""
+    return kafka.producer_config(shared, {"compression.type": "zstd", "linger.ms": 20})

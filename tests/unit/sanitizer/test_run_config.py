@@ -22,7 +22,7 @@ def run(monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("TUNELINE_SANITIZER_DEV_MODE", "true")
     monkeypatch.setenv("TUNELINE_SANITIZER_CONFIG_FILE", "/nonexistent/default-policy.yaml")
     monkeypatch.setenv("TUNELINE_KAFKA_BOOTSTRAP", "127.0.0.1:9")  # nothing listens: start-up stops there
-    monkeypatch.setenv("TUNELINE_SANITIZER_STARTUP_TIMEOUT_S", "0.5")
+    monkeypatch.setenv("TUNELINE_KAFKA_WAIT_S", "0.5")
     get_settings.cache_clear()
     get_shared_settings.cache_clear()
     root = logging.getLogger()
