@@ -350,6 +350,7 @@ class DemoPipeline:
             [sys.executable, "-m", f"services.{name}"],
             env=self.service_env(name),
             die_with_parent=not self.keep_running,
+            base_env=inherited_env(),
         )
         self._processes[name] = process
 
@@ -496,3 +497,17 @@ def stop_leftovers(workdir: Path) -> list[str]:
 def default_workdir() -> Path:
     cache = Path(os.environ.get("TUNELINE_CACHE_DIR", Path.home() / ".cache" / "tuneline"))
     return cache / "demo"
+
+
+# Where the user keeps caches and state; every other TUNELINE_* variable of the calling shell (a
+# `tuneline dev up` broker, Kafka credentials of another cluster, a table prefix) is the demo's to set.
+_INHERITED_SETTINGS = frozenset({"TUNELINE_HOME", "TUNELINE_CACHE_DIR"})
+
+
+def inherited_env() -> dict[str, str]:
+    """This process's environment without the tuneline settings the demo's services must not pick up."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TUNELINE_") or key in _INHERITED_SETTINGS
+    }

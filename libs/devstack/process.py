@@ -42,11 +42,16 @@ class DaemonProcess:
         return pid
 
     def start(
-        self, argv: Sequence[str], env: Mapping[str, str] | None = None, die_with_parent: bool = False
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        die_with_parent: bool = False,
+        base_env: Mapping[str, str] | None = None,
     ) -> int:
         """Start ``argv`` in the background, in a session of its own so it outlives the caller
         (``tuneline dev up``), or, with ``die_with_parent``, killed by the kernel when the caller
-        dies (test fixtures: a killed test run leaves no server behind)."""
+        dies (test fixtures: a killed test run leaves no server behind). Its environment is
+        ``base_env`` (default: this process's) updated with ``env``."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(
@@ -55,7 +60,7 @@ class DaemonProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.workdir,
-                env={**os.environ, **(env or {})},
+                env={**(os.environ if base_env is None else base_env), **(env or {})},
                 start_new_session=True,
                 preexec_fn=kill_me_with_parent if die_with_parent else None,
             )
