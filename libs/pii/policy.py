@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from libs.common.yaml_files import load_yaml_model
 from libs.pii.errors import PiiConfigError
 
 
@@ -57,15 +57,4 @@ class DetectionSections(BaseModel):
 
 def load_detection_policy(path: str | Path) -> DetectionSections:
     """Read the detection sections of a sanitizer policy file; ``PiiConfigError`` names the problem."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PiiConfigError(f"cannot read policy file {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise PiiConfigError(f"policy file {path} is not valid YAML: {exc}") from exc
-    try:
-        return DetectionSections.model_validate(raw or {})
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "<root>"
-        raise PiiConfigError(f"policy file {path}: {where}: {first['msg']}") from None
+    return load_yaml_model(path, DetectionSections, "policy file", PiiConfigError)

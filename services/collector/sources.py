@@ -7,8 +7,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
-
+from libs.common.yaml_files import read_yaml
 from services.collector.core.config import (
     LogSourceConfig,
     SourceConfig,
@@ -21,12 +20,7 @@ from services.collector.core.source import Source
 
 
 def load_sources(path: str | Path, environ: Mapping[str, str] | None = None) -> SourcesConfig:
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read the sources file {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"the sources file {path} is not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "sources file", ConfigError)
     return parse_sources(raw, os.environ if environ is None else environ, _read_secret)
 
 

@@ -7,10 +7,10 @@ import math
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.common.paths import config_path
+from libs.common.yaml_files import load_yaml_model
 from services.evaluator.core.errors import ConfigError
 from services.evaluator.core.gates import GatesConfig
 
@@ -101,20 +101,7 @@ class EvaluatorConfig(_Config):
 
 def load_config(path: str | Path) -> EvaluatorConfig:
     """Read and validate the YAML config; raise ``ConfigError`` naming the problem."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read evaluator config {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"evaluator config {path} is not valid YAML: {exc}") from exc
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"evaluator config {path} must be a mapping")
-    try:
-        config = EvaluatorConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid evaluator config {path}: {exc}") from exc
+    config = load_yaml_model(path, EvaluatorConfig, "evaluator config", ConfigError)
     policy = Path(config.pii_scan.policy_file)
     if policy.is_absolute():
         return config

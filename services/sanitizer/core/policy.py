@@ -11,9 +11,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from libs.common.yaml_files import load_yaml_model
 from libs.pii.policy import DetectPolicy, NamesPolicy
 from services.sanitizer.core.errors import PolicyError
 
@@ -130,15 +130,4 @@ class SanitizerPolicy(_Frozen):
 
 def load_policy(path: str | Path) -> SanitizerPolicy:
     """Read and validate a policy file; raise ``PolicyError`` naming the problem."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"policy file {path} is not valid YAML: {exc}") from exc
-    try:
-        return SanitizerPolicy.model_validate(raw or {})
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "<root>"
-        raise PolicyError(f"policy file {path}: {where}: {first['msg']}") from None
+    return load_yaml_model(path, SanitizerPolicy, "policy file", PolicyError)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from libs.common.yaml_files import load_yaml_model, problems
 from libs.models import EMBEDDED_MODEL
 from libs.schemas.records import DatasetName
 from services.trainer.core.errors import ConfigError, UnknownDataset
@@ -165,18 +165,8 @@ def resolve_training(base: TrainingConfig, overrides: dict[str, Any], where: str
     try:
         return TrainingConfig.model_validate(deep_merge(base.model_dump(), overrides))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{where}: {problems}") from None
+        raise ConfigError(f"{where}: {problems(exc)}") from None
 
 
 def load_config(path: Path) -> TrainerConfig:
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read trainer config {path}: {exc}") from exc
-    try:
-        return TrainerConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid trainer config {path}: {exc}") from None
+    return load_yaml_model(path, TrainerConfig, "trainer config", ConfigError)

@@ -131,7 +131,7 @@ def test_an_empty_yaml_file_gives_the_defaults(tmp_path: Path) -> None:
         ("defaults: {seq_len: 4}", "seq_len"),
         ("datasets: [{name: support, threshold_records: 0}]", "threshold_records"),
         ("datasets: [{name: 'bad name!'}]", "name"),
-        ("defaults: [unclosed", "cannot read"),
+        ("defaults: [unclosed", "not valid YAML"),
     ],
 )
 def test_load_config_errors_name_the_problem(tmp_path: Path, text: str, match: str) -> None:
