@@ -428,7 +428,9 @@ class DemoPipeline:
             if view.decision is not None:
                 return
             time.sleep(refresh_s)
-        raise DemoError(f"no decision within {timeout_s:.0f} s; {self.logs_hint()}")
+        raise DemoError(
+            f"no decision within {timeout_s:.0f} s (a busy machine needs more: --timeout); {self.logs_hint()}"
+        )
 
     def run_to_decision(self, timeout_s: float) -> DemoResult:
         """``watch`` without showing anything: the result once the evaluator has decided."""
