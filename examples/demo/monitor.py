@@ -177,6 +177,10 @@ class LagProbe:
             with contextlib.suppress(Exception):
                 consumer.close()
 
+    def close(self) -> None:
+        """Drop the admin client (librdkafka destroys it with its last reference)."""
+        self._admin = None
+
     def topics(self, prefix: str) -> list[str]:
         from libs.common.kafka import admin_client
 

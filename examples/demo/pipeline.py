@@ -240,6 +240,9 @@ class DemoPipeline:
         if self._systems is not None:
             self._systems.stop()
             self._systems = None
+        if self._lag is not None:
+            self._lag.close()  # before the broker stops: its client would log every failed reconnect
+            self._lag = None
         if self._infra is not None and self._own_infra:
             self._infra.stop()
         self._http.close()
