@@ -38,6 +38,11 @@ def names(text: str, common: frozenset[str] = frozenset({"overview", "done", "ma
         ("my phone number is 830992600212345", "830992600212345"),
         ("fax 0301234567", "0301234567"),
         ("contact number: 8309926002", "8309926002"),
+        # right after an e-mail address in a contact line
+        ("Brian Lynn (brian@example.com, 4492472477) says", "4492472477"),
+        ("write to ann@example.org / 378350391", "378350391"),
+        # a decoy word in the sentence before does not reach across the full stop
+        ("the app version is v0.17.13. WhatsApp: 4479188511311.", "4479188511311"),
         # national formats without separators are phones even without a cue (trunk prefix 0 or a +)
         ("ring 07700900123 or 0612345678", "07700900123"),
         ("the number 0612345678 works", "0612345678"),
@@ -70,6 +75,7 @@ def test_phone_decoys_stay(text: str) -> None:
 
 def test_nine_digits_right_after_a_cue() -> None:
     assert phones("my number is 351337489") == ["351337489"]
+    assert phones("mail a@b.io; 1736938800000") == ["a@b.io"]  # epoch milliseconds after an address
 
 
 @pytest.mark.parametrize(
@@ -103,6 +109,8 @@ def test_first_names_alone_in_greetings_and_signatures(text: str, expected: list
         "Dear customer,\nyour order shipped.",
         "Dear Customer,\nyour order shipped.",
         "Hi all, Hello everyone!",
+        "Thanks,\nCustomer Care",
+        "Regards,\nTel. 0301234567",
         "Thanks, May I ask one more thing?",  # a sentence, not a signature
         "Intro.\n\nOverview\nThis page explains the setup of the billing service in detail.",
         "Setup done.\n\nDone",  # a dictionary word alone on the last line
