@@ -147,11 +147,14 @@ _PHONE_CUE_PRECHECK: Final = (
     "@", "phone", "tel", "mob", "cell", "fax", "whatsapp", "signal", "sms", "text", "call", "ring", "reach",
     "contact", "dial", "number", "ph", "hotline", "landline",
 )  # fmt: skip
+# The digit run first (rare), then its context: the cue must end the text right before it.
 _PHONE_CONTEXT: Final = re.compile(
-    r"(?i)(?:\b(?:" + _PHONE_CUES + r")\b(?P<gap>(?:[ \t]+[a-z'’]+){0,3}?)"
+    r"(?<![\w+])(?P<value>\+?\d{9,15}(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5})?)(?!\w|[.,:/-]\d)"
+)
+_PHONE_CUE_BEFORE: Final = re.compile(
+    r"(?i)(?:\b(?:" + _PHONE_CUES + r")\b(?P<gap>(?:[ \t]+[a-z'’]+){0,3})"
     # or right after an e-mail address, as in a contact line: "(ann@example.com, 4492472477)"
-    r"|[\w.+-]@[\w-]+(?:\.[\w-]+)+[ \t]*[,/;|][ \t]*)[ \t]*[.:#]?[ \t]{0,2}"
-    r"(?P<value>\+?\d{9,15}(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5})?)(?!\w|[.,:/-]\d)"
+    r"|[\w.+-]@[\w-]+(?:\.[\w-]+)+[ \t]*[,/;|])[ \t]*[.:#]?[ \t]{0,2}\Z"
 )
 _PHONE_DECOYS: Final = frozenset(
     (
@@ -169,9 +172,13 @@ def _phone_context_ok(text: str, match: re.Match[str]) -> bool:
     value = re.split(r"[^\d+]", match.group("value"))[0].lstrip("+")
     if len(value) in (10, 13) and value.startswith("1") and not match.group("value").startswith("+"):
         return False  # epoch seconds or milliseconds; no NANP number starts with 1 without its +1
-    gap = (match.group("gap") or "").lower().split()
     line_start = text.rfind("\n", 0, match.start()) + 1
-    sentence = _SENTENCE_BREAK.split(text[max(line_start, match.start() - 40) : match.start()])[-1]
+    window = text[max(line_start, match.start() - 80) : match.start()]
+    cue = _PHONE_CUE_BEFORE.search(window)
+    if cue is None:
+        return False
+    gap = (cue.group("gap") or "").lower().split()
+    sentence = _SENTENCE_BREAK.split(window[max(0, cue.start() - 40) : cue.start()])[-1]
     before = _WORDS_BEFORE.findall(sentence.lower())[-3:]
     return not any(w in _PHONE_DECOYS for w in gap + before)
 
