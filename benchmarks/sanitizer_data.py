@@ -116,6 +116,49 @@ class Generator:
     def phone(self, fake: Faker | None = None) -> str:
         return str((fake or self.locale()).phone_number())
 
+    def bare_phone(self) -> str:
+        """A phone number written as one run of digits: US ten digits, a national number with its
+        trunk 0, an international one with or without its +."""
+        kind = self.rng.randrange(4)
+        if kind == 0:
+            return str(self.rng.randrange(2 * 10**9, 10**10))
+        if kind == 1:
+            return "0" + str(self.rng.randrange(10**8, 10**10))
+        prefix = self.rng.choice(["447", "4915", "336", "55119", "3933", "316"])
+        number = prefix + "".join(self.rng.choice(string.digits) for _ in range(12 - len(prefix) + 1))
+        return ("+" if kind == 2 else "") + number
+
+    def phone_cue(self) -> str:
+        return self.rng.choice(
+            [
+                "You can reach me at ",
+                "Call me on ",
+                "my cell is ",
+                "WhatsApp: ",
+                "Text me at ",
+                "best number to call: ",
+                "Mobile ",
+                "My phone number is ",
+                "reach me anytime on ",
+                "Tel. ",
+            ]
+        )
+
+    def digit_decoy(self) -> str:
+        """Digit runs next to phone-like words that are not phone numbers."""
+        digits = str(self.rng.randrange(2 * 10**9, 10**10))
+        return self.rng.choice(
+            [
+                f"Order number {digits} is the one.",
+                f"I called about ticket {digits} last week.",
+                f"The call started at {self.rng.randrange(1_700_000_000_000, 1_800_000_000_000)}.",
+                f"Phone sync ran at {self.rng.randrange(1_700_000_000, 1_800_000_000)}.",
+                f"Invoice {digits} is attached.",
+                f"Tracking number {digits} shows no movement.",
+                f"My account id {digits} is on the invoice.",
+            ]
+        )
+
     def card(self) -> str:
         number = str(
             self.fake.credit_card_number(card_type=self.rng.choice(["visa16", "mastercard", "amex"]))
@@ -250,13 +293,17 @@ class Generator:
         t = _Text()
         customer, agent = self.name(fake), self.name()
         t.say(f"Subject: {self.rng.choice(SUBJECTS)} ({self.ticket()})\n")
-        opener = self.rng.randrange(4)
+        opener = self.rng.randrange(7)
         if opener == 0:
             t.say("Hi ").pii(E.PERSON, agent.split()[0]).say(",\n")
         elif opener == 1:
             t.say("Dear ").pii(E.PERSON, agent).say(",\n")
         elif opener == 2:
             t.say("Hello team,\n")
+        elif opener == 4:
+            t.say("Hello ").pii(E.PERSON, agent.split()[0]).say("\n")
+        elif opener == 5:
+            t.say(self.rng.choice(["Hi there,\n", "Dear customer,\n", "Hello all,\n"]))
         t.say(self.rng.choice(["Customer ", "Our client ", "", "The account holder "]))
         t.pii(E.PERSON, customer).say(" (").pii(E.EMAIL, self.email(fake)).say(", ").pii(
             E.PHONE, self.phone(fake)
@@ -276,7 +323,25 @@ class Generator:
             t.say("The refund was approved by ").pii(E.PERSON, self.first()).say(" in finance. ")
         if self.rng.random() < 0.3:
             t.say("Their SSN on file is ").pii(E.US_SSN, self.ssn()).say(". ")
-        t.say(self.rng.choice(["\nThanks,\n", "\nBest regards,\n", "\nCheers, "])).pii(E.PERSON, agent)
+        if self.rng.random() < 0.5:
+            t.say(self.phone_cue()).pii(E.PHONE, self.bare_phone()).say(". ")
+        if self.rng.random() < 0.4:
+            t.say(self.digit_decoy() + " ")
+        sign = self.rng.randrange(6)
+        if sign == 0:
+            t.say(self.rng.choice(["\nThanks,\n", "\nBest regards,\n", "\nCheers, "])).pii(E.PERSON, agent)
+        elif sign in (1, 2):
+            t.say(self.rng.choice(["\nThanks,\n", "\nBest regards,\n", "\nCheers, ", "\nKind regards,\n"]))
+            t.pii(E.PERSON, agent.split()[0])
+        elif sign == 3:
+            t.say("\n\n").pii(E.PERSON, agent.split()[0]).say("\n")
+            t.say(self.rng.choice(["Customer Care", "Billing Support", "Helpdesk", "Acme Support team"]))
+        elif sign == 4:
+            t.say("\nThank you!\n").pii(E.PERSON, agent.split()[0]).say(" (").pii(E.EMAIL, self.email()).say(
+                ")"
+            )
+        else:
+            t.say(self.rng.choice(["\nThanks,\nThe support team", "\nBest regards,\nCustomer Care"]))
         return "support", "http", t, {"priority": self.rng.choice(["low", "high"]), "status": "open"}
 
     def log_record(self) -> tuple[str, str, _Text, dict[str, Any]]:
@@ -372,7 +437,10 @@ class Generator:
             elif line == 1:
                 t.say("can you ping ").pii(E.PERSON, self.name()).say(" about the outage?")
             elif line == 2:
-                t.say("my number is ").pii(E.PHONE, self.phone()).say(" if you need me")
+                if self.rng.random() < 0.5:
+                    t.say("my number is ").pii(E.PHONE, self.phone()).say(" if you need me")
+                else:
+                    t.say(self.phone_cue().lower()).pii(E.PHONE, self.bare_phone()).say(" if you need me")
             elif line == 3:
                 t.say("here is the staging key ").pii(*self.secret()).say(" rotate it after")
             elif line == 4 and self.rng.random() < 0.5:

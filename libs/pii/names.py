@@ -41,6 +41,37 @@ _CUES_BEFORE: Final = frozenset(
 _CUES_AFTER: Final = frozenset(("wrote said says asked replied commented mentioned").split())
 _SENTENCE_END: Final = frozenset(".!?:\n")
 
+# First names written alone where people write them: after a greeting at a line start ("Hi April,",
+# "Hello Bram"), on the line after a sign-off or after a sign-off comma ("Thanks,\nBram",
+# "Cheers, Bram", "Thank you!\nQuentin (q@example.com)"), and alone on a line that opens a short
+# signature block at the end of a message ("...this ticket.\n\nMalik\nLarkspur Support"). The
+# greeting and sign-off lines are cues strong enough to name even a word that doubles as a month
+# ("Hi April,"); the words people greet instead of a person ("Hi there", "Hello team", "Dear
+# customer", "Thanks,\nThe Larkspur team") are not names.
+_NAME_WORD: Final = r"[A-Z\u00c0-\u00de][^\W\d_]+(?:['’-][^\W\d_]+)?"
+_GREETING: Final = re.compile(
+    r"(?m)^[ \t>*-]*(?i:hi|hello|hey|hiya|dear|morning|good (?:morning|afternoon|evening)|greetings)"
+    r"[ \t]+(?P<name>" + _NAME_WORD + r")[ \t]*(?=[,!:;.]|$)"
+)
+_SIGN_OFF: Final = re.compile(
+    r"(?m)^[ \t>*-]*(?i:thanks|thank you|many thanks|thanks again|thanks so much|thank you so much|thx|"
+    r"ty|cheers|best|best regards|kind regards|warm regards|warmest regards|regards|sincerely|"
+    r"yours|yours truly|yours sincerely|all the best|best wishes|talk soon|take care|br|kr|"
+    r"with thanks|respectfully|cordially)"
+    r"(?:[ \t]*[,!.]?[ \t]*\n[ \t]*|,[ \t]+)(?P<name>" + _NAME_WORD + r")[ \t]*(?=$|[,(<|]|[-–—][ \t])"
+)
+_SIGNATURE: Final = re.compile(
+    r"(?:\A|\n[ \t]*\n)[ \t]*(?P<name>" + _NAME_WORD + r")[ \t]*(?:\Z|\n(?P<next>[^\n]*))"
+)
+_NOT_NAMES: Final = frozenset(
+    (
+        "there all everyone everybody folks guys team teams customer customers sir madam support again "
+        "both friends colleagues world you y'all people gang crew staff admin admins sales billing"
+    ).split()
+)
+# Stop words that are also first names: named after a greeting or a sign-off only.
+_NAME_LIKE_STOP_WORDS: Final = frozenset("april may june july august will kind".split())
+
 
 class NerTagger(Protocol):
     """A named-entity model: for each text, (start, end, label) of every entity it found."""
@@ -149,6 +180,10 @@ class NameFinder:
                     results[t].append(Span(cand.start, cand.end, PERSON, 0.85 if cand.cue else 0.7))
                 elif self._ner is not None:
                     pending[t].append(cand)
+            for span in self._written_alone(text, spans):
+                if not any(r.start < span.end and span.start < r.end for r in results[t]):
+                    results[t].append(span)
+                    pending[t] = [c for c in pending[t] if not (c.start < span.end and span.start < c.end)]
             windows.extend((t, s, e) for s, e in self._windows(text, pending[t]))
         if windows and self._ner is not None:
             tagged = self._ner.tag([texts[t][s:e] for t, s, e in windows])
@@ -164,6 +199,34 @@ class NameFinder:
                         results[t].append(Span(start, end, PERSON, 0.85))
         return results
 
+    def _written_alone(self, text: str, taken: Sequence[Span]) -> list[Span]:
+        """First names after a greeting or a sign-off, or opening a signature block (see above)."""
+        if "\n" not in text and "," not in text:
+            return []
+        inside = _Taken(taken).overlaps
+        found: list[Span] = []
+        for regex in (_GREETING, _SIGN_OFF):
+            for m in regex.finditer(text):
+                word = m.group("name").lower()
+                if word in _NOT_NAMES or (word in self._stop and word not in _NAME_LIKE_STOP_WORDS):
+                    continue
+                if not inside(*m.span("name")):
+                    found.append(Span(*m.span("name"), PERSON, 0.85))
+        for m in _SIGNATURE.finditer(text):
+            start, end = m.span("name")
+            if not self._candidate_word(m.group("name")):
+                continue
+            after = m.group("next")
+            if after is not None and not _signature_line(after):
+                continue
+            # A dictionary word alone on the last line is a heading or an interjection ("Done");
+            # over a team, an address or a number it signs the message ("Malik\nLarkspur Support").
+            if (after is None or not after.strip()) and self._is_common(m.group("name").lower()):
+                continue
+            if not inside(start, end) and not any(s.start == start for s in found):
+                found.append(Span(start, end, PERSON, 0.8))
+        return found
+
     def _windows(self, text: str, cands: Sequence[Candidate]) -> list[tuple[int, int]]:
         if not cands:
             return []
@@ -175,6 +238,15 @@ class NameFinder:
             else:
                 spans.append((start, end))
         return spans
+
+
+# The line under a name in a signature: a team or company, an e-mail address, a phone number, a role;
+# short, not a sentence, not code or markup.
+_SIGNATURE_LINE: Final = re.compile(r"[ \t]*(?:$|[\w+(<][^\n]{0,60}$)")
+
+
+def _signature_line(line: str) -> bool:
+    return bool(_SIGNATURE_LINE.match(line)) and len(line.split()) <= 5
 
 
 def _extend(text: str, pos: int, words: int) -> int:

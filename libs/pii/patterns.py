@@ -33,6 +33,8 @@ class PatternRule:
     score: float = 0.9
     # (text, match, start, end) -> a new end for the value, before validation
     value_end: Callable[[str, re.Match[str], int, int], int] | None = None
+    # (text, match) -> whether the match's surroundings allow it (e.g. no order number cue before it)
+    accept: Callable[[str, re.Match[str]], bool] | None = None
 
 
 def _has(*needles: str) -> Callable[[str], bool]:
@@ -129,6 +131,56 @@ def _not_placeholder(value: str) -> bool:
     if lowered in _PLACEHOLDERS or set(value) <= {"*", "x", "X", "#", "."}:
         return False
     return not (value.startswith("${") or value.startswith("{{") or value.startswith("%("))
+
+
+# Bare digit runs are phone numbers only in a phone context: a cue word, then at most three words
+# ("call me at", "reach me anytime on", "my cell is", "WhatsApp:"), then 9 to 15 digits (an optional
+# "+"). Without a cue a bare run stays: it may be an order number. A decoy cue (order, ticket, invoice,
+# id...) among the three words before the cue or between cue and digits wins: "order number
+# 4829103342", "call about ticket 4829103342" stay. Runs that read as epoch seconds or milliseconds
+# (10 or 13 digits starting with 1: never a NANP number) stay too.
+_PHONE_CUES: Final = (
+    r"phone|telephone|tel|mobile|mob|cell|cellphone|fax|whatsapp|signal|sms|text|texting|call|called|"
+    r"calling|ring|reach|reachable|contact|dial|number|ph|hotline|landline"
+)
+_PHONE_CUE_PRECHECK: Final = (
+    "@", "phone", "tel", "mob", "cell", "fax", "whatsapp", "signal", "sms", "text", "call", "ring", "reach",
+    "contact", "dial", "number", "ph", "hotline", "landline",
+)  # fmt: skip
+# The digit run first (rare), then its context: the cue must end the text right before it.
+_PHONE_CONTEXT: Final = re.compile(
+    r"(?<![\w+])(?P<value>\+?\d{9,15}(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5})?)(?!\w|[.,:/-]\d)"
+)
+_PHONE_CUE_BEFORE: Final = re.compile(
+    r"(?i)(?:\b(?:" + _PHONE_CUES + r")\b(?P<gap>(?:[ \t]+[a-z'’]+){0,3})"
+    # or right after an e-mail address, as in a contact line: "(ann@example.com, 4492472477)"
+    r"|[\w.+-]@[\w-]+(?:\.[\w-]+)+[ \t]*[,/;|])[ \t]*[.:#]?[ \t]{0,2}\Z"
+)
+_PHONE_DECOYS: Final = frozenset(
+    (
+        "order orders ticket tickets invoice invoices id ids ref reference case account acct tracking "
+        "build version release po sku serial transaction txn confirmation booking item items part "
+        "timestamp ts epoch time millis ms seconds duration count total amount pin code otp zip of bytes "
+        "rows records events requests messages users"
+    ).split()
+)
+_WORDS_BEFORE: Final = re.compile(r"[a-z'’]+")
+_SENTENCE_BREAK: Final = re.compile(r"[.!?;]\s")
+
+
+def _phone_context_ok(text: str, match: re.Match[str]) -> bool:
+    value = re.split(r"[^\d+]", match.group("value"))[0].lstrip("+")
+    if len(value) in (10, 13) and value.startswith("1") and not match.group("value").startswith("+"):
+        return False  # epoch seconds or milliseconds; no NANP number starts with 1 without its +1
+    line_start = text.rfind("\n", 0, match.start()) + 1
+    window = text[max(line_start, match.start() - 80) : match.start()]
+    cue = _PHONE_CUE_BEFORE.search(window)
+    if cue is None:
+        return False
+    gap = (cue.group("gap") or "").lower().split()
+    sentence = _SENTENCE_BREAK.split(window[max(0, cue.start() - 40) : cue.start()])[-1]
+    before = _WORDS_BEFORE.findall(sentence.lower())[-3:]
+    return not any(w in _PHONE_DECOYS for w in gap + before)
 
 
 def build_rules(policy: DetectPolicy) -> list[PatternRule]:
@@ -259,7 +311,7 @@ def build_rules(policy: DetectPolicy) -> list[PatternRule]:
         PatternRule(
             "credit_card",
             E.CREDIT_CARD,
-            re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])"),
+            re.compile(r"(?<![\w+-])(?:\d[ -]?){12,18}\d(?![\w-])"),  # "+49..." is a phone
             _digits,
             validate=V.card_ok,
             priority=72,
@@ -304,13 +356,11 @@ def build_rules(policy: DetectPolicy) -> list[PatternRule]:
         PatternRule(
             "phone_context",
             E.PHONE,
-            re.compile(
-                r"(?i)\b(?:phone|tel|telephone|mobile|cell|fax|whatsapp|sms|call(?: me)?(?: at| on)?|"
-                r"number(?: is)?|ph)\b[.:#]?\s{0,2}(?:is\s)?(?P<value>\+?\d{9,15})(?!\w)"
-            ),
-            _has_ci("phone", "tel", "mobile", "cell", "fax", "whatsapp", "sms", "call", "number", "ph"),
-            group=1,
+            _PHONE_CONTEXT,
+            _has_ci(*_PHONE_CUE_PRECHECK),
+            group=("value",),
             priority=56,
+            accept=_phone_context_ok,
         ),
         PatternRule(
             "generic_secret",
@@ -378,6 +428,8 @@ class PatternDetector:
                 if start >= 0 and rule.value_end is not None:
                     end = rule.value_end(text, match, start, end)
                 if start < 0 or end <= start:
+                    continue
+                if rule.accept is not None and not rule.accept(text, match):
                     continue
                 value = text[start:end]
                 if value in self._allow:

@@ -45,6 +45,7 @@ customer's user's team's company company's hr it ops devops engineering sales ma
 please note attached attachment see also thanks again hope thank you looking forward let know
 bearer basic digest oauth pro premium enterprise free trial starter business plus standard
 requires required maintainer maintainers owner owners reviewer reviewers approver author authors
+care helpdesk tel mobile cell fax whatsapp
 """.split()
 
 STOP_WORDS: Final[frozenset[str]] = frozenset(_WORDS)
