@@ -27,6 +27,7 @@ from confluent_kafka import Consumer, TopicPartition
 from examples import held_out_questions
 from examples.demo.answers import generate_answers
 from examples.demo.pipeline import SMALL, DemoPipeline, DemoResult, Infra
+from examples.people import PlantedKind
 from libs.common.kafka import client_config, plaintext_settings
 from libs.schemas.names import Table
 
@@ -115,13 +116,24 @@ def test_no_planted_personal_value_or_secret_leaves_the_sanitizer(
     pipeline, result = demo
     planted = pipeline.systems.planted_values()
     assert len(planted) > 50
-    sanitized = "\n".join(v.decode() for _, v in read_topic(kafka_bootstrap, pipeline.topics.sanitized))
-    stored = json.dumps(scan_table(dynamodb_client, pipeline.table(Table.RECORDS)))
+    messages = [v for _, v in read_topic(kafka_bootstrap, pipeline.topics.sanitized)]
+    items = scan_table(dynamodb_client, pipeline.table(Table.RECORDS))
+    sanitized = "\n".join(v.decode() for v in messages)
+    stored = json.dumps(items)
     questions = [q.question for q in held_out_questions()]
     generations = "\n".join(generate_answers(str(result.run.model_uri), questions, max_new_tokens=64))
     for where, text in (("sanitized topic", sanitized), ("DynamoDB", stored), ("generations", generations)):
         leaked = sorted(value for value in planted if value in text)
         assert not leaked, f"{len(leaked)} planted values in the {where}, e.g. {leaked[:3]}"
+    # First names written alone ("Hi Mei,", "Thanks,\nMei"), matched as whole words.
+    first_names = [PlantedKind.FIRST_NAME]
+    assert pipeline.systems.planted_values(first_names)
+    for where, data in (
+        ("sanitized topic", [json.loads(v) for v in messages]),
+        ("DynamoDB", items),
+    ):
+        alone = sorted({p.value for p in pipeline.systems.leaks(data, first_names)})
+        assert not alone, f"{len(alone)} first names written alone in the {where}, e.g. {alone[:3]}"
     # The raw topics do hold them: the checks above would have found them, had the sanitizer let them by.
     raw = "\n".join(
         v.decode(errors="replace") for t in pipeline.raw_topics() for _, v in read_topic(kafka_bootstrap, t)
