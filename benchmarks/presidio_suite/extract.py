@@ -22,6 +22,7 @@ import argparse
 import ast
 import json
 import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +68,12 @@ class Source:
         if self.work_tree:
             names = [p.name for p in (self.path / TESTS_DIR).iterdir()]
         else:
-            names = [n.rsplit("/", 1)[-1] for n in self._git("ls-tree", "--name-only", f"HEAD:{TESTS_DIR}").split()]
-        return sorted(f"{TESTS_DIR}/{n}" for n in names if n.startswith("test_") and n.endswith("_recognizer.py"))
+            names = [
+                n.rsplit("/", 1)[-1] for n in self._git("ls-tree", "--name-only", f"HEAD:{TESTS_DIR}").split()
+            ]
+        return sorted(
+            f"{TESTS_DIR}/{n}" for n in names if n.startswith("test_") and n.endswith("_recognizer.py")
+        )
 
     def read(self, rel: str) -> str:
         if self.work_tree:
@@ -177,7 +182,9 @@ def extract_file(rel: str, source_text: str, skipped: Counter[str]) -> list[Case
                 skipped["argument names not literal"] += 1
                 continue
             names = (
-                [n.strip() for n in names_value.split(",")] if isinstance(names_value, str) else list(names_value)
+                [n.strip() for n in names_value.split(",")]
+                if isinstance(names_value, str)
+                else list(names_value)
             )
             if "expected_len" not in names or not any(n in names for n in TEXT_ARGS):
                 continue
@@ -210,7 +217,17 @@ def extract_file(rel: str, source_text: str, skipped: Counter[str]) -> list[Case
                 score_arg = next((n for n in SCORE_ARGS if n in args), None)
                 scores = [list(r) for r in args[score_arg]] if score_arg and args[score_arg] else None
                 cases.append(
-                    Case(rel, func.name, index, element.lineno, text, entity, args["expected_len"], spans, scores)
+                    Case(
+                        rel,
+                        func.name,
+                        index,
+                        element.lineno,
+                        text,
+                        entity,
+                        args["expected_len"],
+                        spans,
+                        scores,
+                    )
                 )
     return cases
 
@@ -238,8 +255,8 @@ def main(argv: list[str] | None = None) -> None:
         "cases": [c.as_json() for c in cases],
     }
     args.out.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
-    print(f"{len(cases)} cases from {len(files)} files at {document['source']['commit']} -> {args.out}")
-    print(f"skipped: {dict(skipped)}")
+    sys.stdout.write(f"{len(cases)} cases from {len(files)} files at {source.commit()} -> {args.out}\n")
+    sys.stdout.write(f"skipped: {dict(skipped)}\n")
 
 
 if __name__ == "__main__":
