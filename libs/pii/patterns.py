@@ -197,6 +197,14 @@ _IBAN_SHAPE: Final = re.compile(
 )
 
 
+def _iban_shaped(text: str, match: re.Match[str]) -> bool:
+    """Groups of four mostly, none a lower-case word: "UA12 call 415 555 0132" is a phone after a code."""
+    groups = re.split(r"[ -]", match.group())
+    if len(groups) == 1:
+        return True
+    return sum(len(g) == 4 for g in groups[1:]) >= 3 and not any(g.islower() for g in groups)
+
+
 def _iban_end(text: str, match: re.Match[str], start: int, end: int) -> int:
     """The longest valid IBAN at a group boundary: an upper-case word or a stray letter after the value
     ("AL47 2121 ... 8741 ALL CAPS", "VG96 ... 8901 X") is not part of it."""
@@ -342,6 +350,7 @@ def build_rules(policy: DetectPolicy) -> list[PatternRule]:
             E.IBAN,
             _IBAN_SHAPE,
             _digits,
+            accept=_iban_shaped,
             validate=lambda _: False,
             priority=75,
             shield=_DIGIT_RUN_ENTITIES,

@@ -116,3 +116,7 @@ def test_iban_lengths_are_per_country() -> None:
 )
 def test_titles_with_a_full_stop_and_initials(text: str, expected: list[str]) -> None:
     assert names(text) == expected
+
+
+def test_a_code_before_a_phone_number_is_no_iban_shape() -> None:
+    assert found("flight UA12 call 415 555 0132") == [(E.PHONE, "415 555 0132")]
