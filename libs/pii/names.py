@@ -75,7 +75,7 @@ _NAME_LIKE_STOP_WORDS: Final = frozenset("april may june july august will kind".
 # a digit ("Release May 2025").
 _NAME_LIKE_SURNAMES: Final = frozenset("april may june july august".split())
 # Titles: their abbreviation's full stop ("Mr. Mayers", "Dr. Ng") ends no sentence.
-_TITLES: Final = frozenset("mr mrs ms mx dr prof sr jr st".split())
+_TITLES: Final = frozenset("mr mrs ms mx dr prof".split())
 
 
 class NerTagger(Protocol):
@@ -180,7 +180,8 @@ class NameFinder:
         return False
 
     def _candidate_word(self, word: str) -> bool:
-        return len(word) >= 2 and _is_title(word) and word.lower() not in self._stop
+        lowered = word.lower()
+        return len(word) >= 2 and _is_title(word) and lowered not in self._stop and lowered not in _TITLES
 
     def find_batch(self, texts: Sequence[str], taken: Sequence[Sequence[Span]]) -> list[list[Span]]:
         """PERSON spans for each text (``taken``: spans already found there, skipped)."""

@@ -120,3 +120,15 @@ def test_titles_with_a_full_stop_and_initials(text: str, expected: list[str]) ->
 
 def test_a_code_before_a_phone_number_is_no_iban_shape() -> None:
     assert found("flight UA12 call 415 555 0132") == [(E.PHONE, "415 555 0132")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ping Dr. Will tomorrow", ["Will"]),  # the title is not part of the name
+        ("Mr Smith called", ["Smith"]),
+        ("We met in St. Louis yesterday", []),  # Saint is no title of a person
+    ],
+)
+def test_titles_are_cues_not_names(text: str, expected: list[str]) -> None:
+    assert names(text) == expected
