@@ -358,7 +358,7 @@ def build_rules(policy: DetectPolicy) -> list[PatternRule]:
         PatternRule(
             "credit_card",
             E.CREDIT_CARD,
-            re.compile(r"(?<![\w+-])(?:\d[ -]?){12,18}\d(?![\w-])"),  # "+49..." is a phone
+            re.compile(r"(?<![\w+-])(?:\d[ -]?){11,18}\d(?![\w-])"),  # "+49..." is a phone
             _digits,
             validate=V.card_ok,
             priority=72,

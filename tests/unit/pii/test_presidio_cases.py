@@ -39,6 +39,7 @@ def names(text: str) -> list[str]:
         ("my credit card: 122000000000003", E.CREDIT_CARD, "122000000000003"),
         ("dankort 5019717010103742", E.CREDIT_CARD, "5019717010103742"),
         ("maestro 6759649826438453", E.CREDIT_CARD, "6759649826438453"),
+        ("maestro 6759 0000 0000", E.CREDIT_CARD, "6759 0000 0000"),  # twelve digits, grouped
         # e-mail addresses on internationalized (punycode) domains
         ("write to a@xn--d1acufc.xn--p1ai", E.EMAIL, "a@xn--d1acufc.xn--p1ai"),
         ("my email is user@xn--80ak6aa92e.com today", E.EMAIL, "user@xn--80ak6aa92e.com"),
@@ -74,6 +75,8 @@ def test_presidio_values_found(text: str, entity: str, value: str) -> None:
         "my credit card number is 36168002586008",
         # not an address: four dotted groups of up to three digits, and five parts
         "256.256.256.256",
+        # twelve Luhn-valid digits in one run are an id (an AWS account number), not a Maestro card
+        "account 675900000000",
     ],
 )
 def test_invalid_values_are_not_relabelled(text: str) -> None:
