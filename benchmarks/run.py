@@ -35,6 +35,8 @@ BENCHMARKS = (
     Benchmark("writer", "benchmarks.writer", ("--records", "4000", "--naive", "600")),
     Benchmark("collector", "benchmarks.collector", ("--rows", "20000", "--naive", "1000")),
     Benchmark("sanitizer-quality", "benchmarks.sanitizer_quality", ("-n", "400", "--vanilla-n", "100")),
+    # Presidio's own recognizer test cases (benchmarks/presidio_suite): small, the same at both sizes.
+    Benchmark("presidio-suite", "benchmarks.presidio_suite.score", ()),
     Benchmark(
         "sanitizer-speed", "benchmarks.sanitizer_speed", ("-n", "600", "--vanilla-n", "60", "--repeat", "1")
     ),

@@ -71,6 +71,11 @@ _NOT_NAMES: Final = frozenset(
 )
 # Stop words that are also first names: named after a greeting or a sign-off only.
 _NAME_LIKE_STOP_WORDS: Final = frozenset("april may june july august will kind".split())
+# ... or after a title ("Mr. May"), or as the last name after a first name ("Dan May has"), not before
+# a digit ("Release May 2025").
+_NAME_LIKE_SURNAMES: Final = frozenset("april may june july august".split())
+# Titles: their abbreviation's full stop ("Mr. Mayers", "Dr. Ng") ends no sentence.
+_TITLES: Final = frozenset("mr mrs ms mx dr prof".split())
 
 
 class NerTagger(Protocol):
@@ -115,33 +120,41 @@ class NameFinder:
         i = 0
         while i < len(words):
             start, end, word = words[i]
-            if not self._candidate_word(word) or inside(start, end):
+            titled = i > 0 and _after_title(text, words[i - 1], start)
+            name_like = titled and _is_title(word) and word.lower() in _NAME_LIKE_STOP_WORDS
+            if not (self._candidate_word(word) or name_like) or inside(start, end):
                 i += 1
                 continue
-            j, last_end, prev_end, count = i + 1, end, end, 1
+            j, last_end, prev_end, count, prev_word = i + 1, end, end, 1, word
             while j < len(words):
                 s, e, w = words[j]
                 gap = text[prev_end:s]
-                if gap not in (" ", "-", " '", " ’") or inside(s, e):
+                initial = gap == ". " and len(prev_word) == 1 and prev_word.isupper()  # Richard M. Nixon
+                if (gap not in (" ", "-", " '", " ’") and not initial) or inside(s, e):
                     break
-                if self._candidate_word(w):
+                if self._candidate_word(w) or (
+                    w.lower() in _NAME_LIKE_SURNAMES and _is_title(w) and not _digit_after(text, e)
+                ):
                     last_end, prev_end, count = e, e, count + 1
                 elif w.lower() in _PARTICLES or len(w) == 1:  # van der, de la, van 't
                     prev_end = e
                 else:
                     break
+                prev_word = w
                 j += 1
             while j > i + 1 and words[j - 1][1] > last_end:  # no trailing particle
                 j -= 1
             before = words[i - 1][2].lower() if i > 0 else ""
-            sentence_start = _at_sentence_start(text, start)
+            sentence_start = not titled and _at_sentence_start(text, start)
             if count == 1 and sentence_start and self._is_common(word.lower()):
                 i = j
                 continue
             after_idx = next((k for k in range(j, len(words)) if words[k][0] >= last_end), None)
             after = words[after_idx][2].lower() if after_idx is not None else ""
-            cue = (before in _CUES_BEFORE and not _sentence_break(text, words[i - 1][1], start)) or (
-                after in _CUES_AFTER
+            cue = (
+                titled
+                or (before in _CUES_BEFORE and not _sentence_break(text, words[i - 1][1], start))
+                or after in _CUES_AFTER
             )
             found.append(Candidate(start, last_end, count, cue))
             i = j
@@ -167,7 +180,8 @@ class NameFinder:
         return False
 
     def _candidate_word(self, word: str) -> bool:
-        return len(word) >= 2 and _is_title(word) and word.lower() not in self._stop
+        lowered = word.lower()
+        return len(word) >= 2 and _is_title(word) and lowered not in self._stop and lowered not in _TITLES
 
     def find_batch(self, texts: Sequence[str], taken: Sequence[Sequence[Span]]) -> list[list[Span]]:
         """PERSON spans for each text (``taken``: spans already found there, skipped)."""
@@ -295,6 +309,16 @@ def _touching(cands: Sequence[Candidate], starts: Sequence[int], start: int, end
     while first > 0 and cands[first - 1].end > start:
         first -= 1
     return list(cands[first:i])
+
+
+def _after_title(text: str, previous: tuple[int, int, str], start: int) -> bool:
+    """The word before ``start`` is a title, with or without its full stop: "Mr Mayers", "Mr. Mayers"."""
+    return previous[2].lower() in _TITLES and text[previous[1] : start] in (" ", ". ", ".")
+
+
+def _digit_after(text: str, pos: int) -> bool:
+    rest = text[pos : pos + 3].lstrip()
+    return bool(rest) and rest[0].isdigit()
 
 
 def _at_sentence_start(text: str, pos: int) -> bool:

@@ -35,6 +35,9 @@ class PatternRule:
     value_end: Callable[[str, re.Match[str], int, int], int] | None = None
     # (text, match) -> whether the match's surroundings allow it (e.g. no order number cue before it)
     accept: Callable[[str, re.Match[str]], bool] | None = None
+    # A match that fails validation still claims its characters from these entities' lower-priority
+    # rules: an invalid IBAN is not a phone number nor a card number, it is an invalid IBAN (left alone).
+    shield: frozenset[str] = frozenset()
 
 
 def _has(*needles: str) -> Callable[[str], bool]:
@@ -161,7 +164,7 @@ _PHONE_DECOYS: Final = frozenset(
         "order orders ticket tickets invoice invoices id ids ref reference case account acct tracking "
         "build version release po sku serial transaction txn confirmation booking item items part "
         "timestamp ts epoch time millis ms seconds duration count total amount pin code otp zip of bytes "
-        "rows records events requests messages users"
+        "rows records events requests messages users card cards credit debit iban ssn social"
     ).split()
 )
 _WORDS_BEFORE: Final = re.compile(r"[a-z'’]+")
@@ -170,6 +173,8 @@ _SENTENCE_BREAK: Final = re.compile(r"[.!?;]\s")
 
 def _phone_context_ok(text: str, match: re.Match[str]) -> bool:
     value = re.split(r"[^\d+]", match.group("value"))[0].lstrip("+")
+    if len(set(value)) == 1:
+        return False  # 000000000: a placeholder
     if len(value) in (10, 13) and value.startswith("1") and not match.group("value").startswith("+"):
         return False  # epoch seconds or milliseconds; no NANP number starts with 1 without its +1
     line_start = text.rfind("\n", 0, match.start()) + 1
@@ -181,6 +186,36 @@ def _phone_context_ok(text: str, match: re.Match[str]) -> bool:
     sentence = _SENTENCE_BREAK.split(window[max(0, cue.start() - 40) : cue.start()])[-1]
     before = _WORDS_BEFORE.findall(sentence.lower())[-3:]
     return not any(w in _PHONE_DECOYS for w in gap + before)
+
+
+_DIGIT_RUN_ENTITIES: Final = frozenset({E.PHONE, E.CREDIT_CARD, E.US_SSN})
+# An IBAN: country, check digits, then groups of four written together or apart (spaces or dashes).
+_IBAN: Final = re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,4})?\b")
+# Written like one, give or take a digit or a case: "HR12 001 0051 8630 0016 A", "GI75 aWBK 0000 ...".
+_IBAN_SHAPE: Final = re.compile(
+    r"\b[A-Z]{2}\d{2}(?:[ -][A-Za-z0-9]{1,4}){3,9}\b|\b[A-Z]{2}\d{2}[A-Za-z0-9]{11,30}\b"
+)
+
+
+def _iban_shaped(text: str, match: re.Match[str]) -> bool:
+    """Groups of four mostly, none a lower-case word: "UA12 call 415 555 0132" is a phone after a code."""
+    groups = re.split(r"[ -]", match.group())
+    if len(groups) == 1:
+        return True
+    return sum(len(g) == 4 for g in groups[1:]) >= 3 and not any(g.islower() for g in groups)
+
+
+def _iban_end(text: str, match: re.Match[str], start: int, end: int) -> int:
+    """The longest valid IBAN at a group boundary: an upper-case word or a stray letter after the value
+    ("AL47 2121 ... 8741 ALL CAPS", "VG96 ... 8901 X") is not part of it."""
+    ends = [end] + [i for i in range(end - 1, start, -1) if text[i] in " -"]
+    return next((e for e in ends if V.iban_ok(text[start:e])), end)
+
+
+def _strip_full_stops(text: str, match: re.Match[str], start: int, end: int) -> int:
+    while end > start and text[end - 1] == ".":
+        end -= 1
+    return end
 
 
 def build_rules(policy: DetectPolicy) -> list[PatternRule]:
@@ -293,9 +328,9 @@ def build_rules(policy: DetectPolicy) -> list[PatternRule]:
         PatternRule(
             "email",
             E.EMAIL,
-            re.compile(
+            re.compile(  # the top-level domain may be an internationalized one in punycode (xn--p1ai)
                 r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
-                r"[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+                r"[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,24}|[Xx][Nn]--[A-Za-z0-9-]{1,59})(?![\w-])"
             ),
             _has("@"),
             priority=70,
@@ -303,15 +338,27 @@ def build_rules(policy: DetectPolicy) -> list[PatternRule]:
         PatternRule(
             "iban",
             E.IBAN,
-            re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b"),
+            _IBAN,
             _digits,
             validate=V.iban_ok,
             priority=75,
+            value_end=_iban_end,
+            shield=_DIGIT_RUN_ENTITIES,
+        ),
+        PatternRule(  # finds nothing: shields what is written like an IBAN but is not a valid one
+            "iban_shape",
+            E.IBAN,
+            _IBAN_SHAPE,
+            _digits,
+            accept=_iban_shaped,
+            validate=lambda _: False,
+            priority=75,
+            shield=_DIGIT_RUN_ENTITIES,
         ),
         PatternRule(
             "credit_card",
             E.CREDIT_CARD,
-            re.compile(r"(?<![\w+-])(?:\d[ -]?){12,18}\d(?![\w-])"),  # "+49..." is a phone
+            re.compile(r"(?<![\w+-])(?:\d[ -]?){11,18}\d(?![\w-])"),  # "+49..." is a phone
             _digits,
             validate=V.card_ok,
             priority=72,
@@ -319,7 +366,7 @@ def build_rules(policy: DetectPolicy) -> list[PatternRule]:
         PatternRule(
             "us_ssn",
             E.US_SSN,
-            re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])"),
+            re.compile(r"(?<![\d.-])(?!000|666|9\d\d)\d{3}([-. ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-]|\.\d)"),
             _digits,
             priority=72,
         ),
@@ -328,7 +375,7 @@ def build_rules(policy: DetectPolicy) -> list[PatternRule]:
             E.IP_ADDRESS,
             re.compile(
                 r"(?<![\w.])(?<![vV])(?<!version )(?<!release )(?<!build )"
-                r"(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)"
+                r"(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?![\w]|\.\d)"
             ),
             _digits,
             validate=V.ipv4_ok,
@@ -337,10 +384,12 @@ def build_rules(policy: DetectPolicy) -> list[PatternRule]:
         PatternRule(
             "ipv6",
             E.IP_ADDRESS,
-            re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:|::)[0-9A-Fa-f:.]{2,45}(?![\w:])"),
+            # An address, a network (fe80::/10); a full stop after it ends the sentence, not the address.
+            re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:|::)[0-9A-Fa-f:.]{1,45}(?:/\d{1,3})?(?![\w:])"),
             _has(":"),
             validate=V.ipv6_ok,
             priority=60,
+            value_end=_strip_full_stops,
         ),
         PatternRule(
             "phone",
@@ -398,14 +447,16 @@ def _phone_ok(candidate: str) -> bool:
     if core.count("(") != core.count(")") or "  " in core:
         return False
     groups = re.findall(r"\d+", core)
-    if "." in core and all(len(g) <= 3 for g in groups) and len(groups) >= 4:
-        return False  # 10.2.33.104 and friends
+    sizes = [len(g) for g in groups]
+    if "." in core and max(sizes) <= 3 and (len(groups) >= 6 or (len(groups) == 4 and sizes != [3, 3, 2, 2])):
+        return False  # 10.2.33.104 and friends; 532.123.45.67 (3-3-2-2, Turkish) is a phone
+    if sizes == [3, 2, 4] or len(set("".join(groups))) == 1:
+        return False  # grouped like a US SSN (valid ones are SSNs, the rest neither), or 000000000
     if core.startswith(("+", "0", "(0", "(+")):
         return True
     if len(groups) < 2:
         return False
     # Without a prefix, a US-style 3-3-4 grouping (optionally 1-3-3-4) or 3-4 groups of 2-4 digits.
-    sizes = [len(g) for g in groups]
     return sizes[-3:] == [3, 3, 4] or (3 <= len(sizes) <= 5 and all(2 <= n <= 4 for n in sizes))
 
 
@@ -414,12 +465,13 @@ class PatternDetector:
 
     def __init__(self, policy: DetectPolicy, rules: list[PatternRule] | None = None) -> None:
         self.rules = rules if rules is not None else build_rules(policy)
-        self._keep_ips = frozenset(policy.keep_ips)
+        self.keep_ips = frozenset(policy.keep_ips)
         self._allow = frozenset(policy.allow_list)
 
     def find(self, text: str) -> list[tuple[Span, int]]:
         """Every finding as (span, priority); may overlap."""
         found: list[tuple[Span, int]] = []
+        shields: list[tuple[int, int, int, frozenset[str]]] = []  # invalid matches that shield entities
         for rule in self.rules:
             if not rule.precheck(text):
                 continue
@@ -435,8 +487,19 @@ class PatternDetector:
                 if value in self._allow:
                     continue
                 if rule.validate is not None and not rule.validate(value):
+                    if rule.shield:
+                        shields.append((match.start(), match.end(), rule.priority, rule.shield))
                     continue
-                if rule.entity == E.IP_ADDRESS and value in self._keep_ips:
+                if rule.entity == E.IP_ADDRESS and value.split("/")[0] in self.keep_ips:
                     continue
                 found.append((Span(start, end, rule.entity, rule.score), rule.priority))
+        if shields:
+            found = [
+                (span, priority)
+                for span, priority in found
+                if not any(
+                    s < span.end and span.start < e and priority < p and span.entity in shielded
+                    for s, e, p, shielded in shields
+                )
+            ]
         return found

@@ -23,7 +23,7 @@ class _Frozen(BaseModel):
 class DetectPolicy(_Frozen):
     secret_min_length: int = Field(default=20, ge=12)
     secret_min_entropy: float = Field(default=3.5, ge=0.0, le=8.0, description="Bits per character.")
-    keep_ips: tuple[str, ...] = ("0.0.0.0", "127.0.0.1", "::1", "255.255.255.255")  # noqa: S104
+    keep_ips: tuple[str, ...] = ("0.0.0.0", "127.0.0.1", "::", "::1", "255.255.255.255")  # noqa: S104
     allow_list: tuple[str, ...] = Field(default=(), description="Values never replaced (exact).")
 
 
