@@ -109,8 +109,8 @@ def test_features_stored_and_a_language_filter_drops_end_to_end(
     policy_file.write_text(yaml.safe_dump(policy))
     raw, sanitized = make_topic("raw-features"), make_topic("sanitized", partitions=2)
     producer = Producer(producer_config(plaintext_settings(kafka_bootstrap)))
-    for record in RECORDS:
-        producer.produce(raw, key=record["id"].encode(), value=json.dumps(record).encode())
+    for value in RECORDS:
+        producer.produce(raw, key=value["id"].encode(), value=json.dumps(value).encode())
     assert producer.flush(30) == 0
 
     env = sanitizer_env(
