@@ -104,7 +104,13 @@ def main() -> None:
                 summary = sanitize_file(args.records, Path(work) / "out.jsonl", sanitizer, 1 << 20)
                 rates[label].append(summary.records_in / (time.perf_counter() - started))
         for label, values in rates.items():
-            say(f"tuneline sanitize, {label}: {max(values):,.0f} records/s (best; runs {_fmt(values)})")
+            best, median = max(values), statistics.median(values)
+            say(
+                f"tuneline sanitize, {label}: best {best:,.0f}, median {median:,.0f} records/s "
+                f"(runs {_fmt(values)})"
+            )
+        ratio = statistics.median(rates["features on"]) / statistics.median(rates["features off"])
+        say(f"  features on / off (medians): {ratio:.2f}")
 
         # 3. Distribution and filters, on the features of every sanitized record.
         works = [_work(r) for r in sanitized]

@@ -131,8 +131,8 @@ def quality_issues(signals: QualitySignals, limits: QualityThresholds) -> tuple[
 
 def detect_structure(kind: RecordKind, content: str, fields: Mapping[str, JsonValue]) -> Structure:
     """qa: the fields hold a prompt/response pair (as the trainer reads them) or the text is written as
-    Q:/A:; log: a log source, log fields, or mostly log-shaped lines; article: a title line and
-    paragraphs, or long prose; other: the rest."""
+    Q:/A:; log: a log source, log fields, or mostly log-shaped lines; article: two paragraphs or more
+    and 40 words, or 150 words; other: the rest."""
     keys = {k.lower() for k, v in fields.items() if isinstance(v, str) and v.strip()}
     if any(p in keys and r in keys for p, r in PAIR_KEYS):
         return Structure.QA
