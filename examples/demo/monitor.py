@@ -107,6 +107,12 @@ class PipelineView:
     def duplicates(self) -> float:
         return sum(v for reason, v in self.dropped.items() if "duplicate" in reason)
 
+    @property
+    def filtered(self) -> dict[str, float]:
+        """Records the feature filters dropped, per filter (``filtered:lang`` -> ``lang``)."""
+        prefix = "filtered:"
+        return {r.removeprefix(prefix): v for r, v in self.dropped.items() if r.startswith(prefix)}
+
     @classmethod
     def of(cls, scraped: Mapping[str, Samples]) -> PipelineView:
         view = cls()

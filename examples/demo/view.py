@@ -49,7 +49,10 @@ def live(view: PipelineView, elapsed_s: float, threshold: int) -> RenderableType
         f"in {_n(view.sanitizer_in)}; lag {_n(view.lag.get('sanitizer'))}; "
         f"dead letters {_n(view.sanitizer_dead_letters)}",
     )
-    table.add_row("duplicates dropped", _n(view.duplicates), _by(view.dropped))
+    duplicates = {r: v for r, v in view.dropped.items() if "duplicate" in r}
+    table.add_row("duplicates dropped", _n(view.duplicates), _by(duplicates))
+    filtered = view.filtered
+    table.add_row("filtered (features)", _n(sum(filtered.values())), _by(filtered))
     table.add_row("PII replaced", _n(sum(view.pii.values())), _by(view.pii))
     stored_support = view.stored.get("support", 0.0)
     table.add_row(
@@ -78,6 +81,7 @@ def progress_line(view: PipelineView) -> str:
     return (
         f"collected {_n(sum(view.collected.values()))}, sanitized {_n(sum(view.sanitizer_out.values()))}, "
         f"stored {_n(sum(view.stored.values()))}, duplicates {_n(view.duplicates)}, "
+        f"filtered {_n(sum(view.filtered.values()))}, "
         f"PII {_n(sum(view.pii.values()))} | {phase_of(view)}"
     )
 
@@ -123,6 +127,8 @@ def summary(
     near = sum(v for k, v in view.dropped.items() if "near" in k)
     exact = view.duplicates - near
     facts.add_row("duplicates dropped", f"{_n(exact)} exact, {_n(near)} near")
+    filtered = view.filtered
+    facts.add_row("filtered (features)", f"{_n(sum(filtered.values()))} ({_by(filtered)})")
     facts.add_row("PII replaced", f"{_n(sum(view.pii.values()))} ({_by(view.pii)})")
     if run is not None:
         facts.add_row("training run", f"{run.run_id} ({run.record_count} records, {run.max_steps} steps)")

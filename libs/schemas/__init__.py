@@ -31,7 +31,16 @@ from libs.schemas.names import (
     raw_topic_pattern,
     table_name,
 )
-from libs.schemas.records import RawRecord, RecordKind, SanitizedRecord, stable_record_id
+from libs.schemas.records import (
+    FeatureSelection,
+    QualitySignals,
+    RawRecord,
+    RecordFeatures,
+    RecordKind,
+    SanitizedRecord,
+    Structure,
+    stable_record_id,
+)
 
 __all__ = [
     "COLLECTOR_OFFSETS_TOPIC",
@@ -47,17 +56,21 @@ __all__ = [
     "DeadLetter",
     "Decision",
     "EvaluationCompleted",
+    "FeatureSelection",
     "GateResult",
     "ModelPromoted",
     "PromotionAction",
     "Payload",
+    "QualitySignals",
     "RawRecord",
+    "RecordFeatures",
     "RecordKind",
     "RunStatus",
     "SanitizedRecord",
     "SchemaDecodeError",
     "SchemaEncodeError",
     "SchemaError",
+    "Structure",
     "Table",
     "TrainingCompleted",
     "TrainingEvent",

@@ -1,5 +1,6 @@
 """``SanitizedRecord`` -> DynamoDB item: numbers as Decimal, no empty map keys, sharded index key,
-oversize content compressed. Items are in boto3's "resource" form (Python values)."""
+oversize content compressed, the sanitizer's features as a map (``features``) when it added them.
+Items are in boto3's "resource" form (Python values)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import zlib
 from decimal import Context, Decimal, Inexact, Rounded
 from typing import Any, Final
 
-from libs.schemas import SanitizedRecord
+from libs.schemas import RecordFeatures, SanitizedRecord
 
 MAX_ITEM_BYTES: Final = 400 * 1024  # DynamoDB's hard limit per item, names included
 EMPTY_KEY: Final = "_empty_"  # DynamoDB rejects empty attribute names, also inside maps
@@ -104,6 +105,8 @@ def to_item(
         "sanitized_at": record.sanitized_at.isoformat(),
         "schema_version": Decimal(record.schema_version),
     }
+    if record.features is not None:
+        item["features"] = to_dynamo(record.features.model_dump(mode="json"))
     size = item_size(item)
     if size <= max_bytes:
         return item
@@ -117,6 +120,25 @@ def to_item(
             f"over the {max_bytes}-byte limit"
         )
     return item
+
+
+def item_features(item: dict[str, Any]) -> RecordFeatures | None:
+    """The record's features from an item in resource form (None: stored without them)."""
+    stored = item.get("features")
+    if stored is None:
+        return None
+    return RecordFeatures.model_validate(_plain_numbers(stored))
+
+
+def _plain_numbers(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+    if isinstance(value, dict):
+        return {key: _plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(item) for item in value]
+    return value
 
 
 def item_content(item: dict[str, Any]) -> str:

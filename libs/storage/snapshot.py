@@ -22,8 +22,8 @@ from typing import Any, Final
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from libs.schemas import Table, table_name
-from libs.storage.items import EMPTY_KEY, INDEX_NAME, item_content, shard_key
+from libs.schemas import FeatureSelection, RecordFeatures, Table, table_name
+from libs.storage.items import EMPTY_KEY, INDEX_NAME, item_content, item_features, shard_key
 
 _QUEUE_PAGES: Final = 64  # pages buffered between the shard readers and the consumer
 _PUT_POLL_S: Final = 0.1
@@ -36,6 +36,7 @@ class SnapshotRecord:
     fields: dict[str, Any]  # plain Python values: numbers are int or float, never Decimal
     ingested_at_ms: int
     source: str = ""  # the collector source it came from (evaluation breaks metrics down by it)
+    features: RecordFeatures | None = None  # the sanitizer's (None: stored without them)
 
 
 def shard_keys(dataset: str, shards: int) -> list[str]:
@@ -76,9 +77,14 @@ class SnapshotReader:
         self._page_size = page_size
         self._deserialize = TypeDeserializer().deserialize
 
-    def read(self, dataset: str, watermark_ms: int) -> Generator[SnapshotRecord, None, None]:
-        """Every record of ``dataset`` with ``ingested_at <= watermark_ms``, in no particular order.
-        Records stream out as pages arrive; closing the iterator early stops the shard readers."""
+    def read(
+        self, dataset: str, watermark_ms: int, select: FeatureSelection | None = None
+    ) -> Generator[SnapshotRecord, None, None]:
+        """Every record of ``dataset`` with ``ingested_at <= watermark_ms``, in no particular order;
+        with an active ``select``, only those whose stored features match it (records stored without
+        features never match). Records stream out as pages arrive; closing the iterator early stops
+        the shard readers."""
+        wanted = select if select is not None and select.active else None
         keys = shard_keys(dataset, self._shards)
         pages: queue.Queue[list[SnapshotRecord] | BaseException | None] = queue.Queue(_QUEUE_PAGES)
         stop = threading.Event()
@@ -93,8 +99,10 @@ class SnapshotReader:
                     running -= 1
                 elif isinstance(page, BaseException):
                     raise page
-                else:
+                elif wanted is None:
                     yield from page
+                else:
+                    yield from (record for record in page if wanted.matches(record.features))
         finally:
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -122,7 +130,7 @@ class SnapshotReader:
             TableName=self._table,
             IndexName=INDEX_NAME,
             KeyConditionExpression="#shard = :shard AND #at <= :watermark",
-            ProjectionExpression="#id, #content, #content_z, #fields, #at, #source",
+            ProjectionExpression="#id, #content, #content_z, #fields, #at, #source, #features",
             ExpressionAttributeNames={
                 "#shard": "dataset_shard",
                 "#at": "ingested_at",
@@ -131,6 +139,7 @@ class SnapshotReader:
                 "#content_z": "content_z",
                 "#fields": "fields",
                 "#source": "source",
+                "#features": "features",
             },
             ExpressionAttributeValues={":shard": {"S": key}, ":watermark": {"N": str(watermark_ms)}},
             PaginationConfig=pagination,
@@ -148,6 +157,9 @@ class SnapshotReader:
             fields=fields,
             ingested_at_ms=int(item["ingested_at"]["N"]),
             source=item.get("source", {}).get("S", ""),
+            features=item_features({"features": self._deserialize(item["features"])})
+            if "features" in item
+            else None,
         )
 
 

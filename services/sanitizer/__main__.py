@@ -14,7 +14,7 @@ from libs.common.kafka import ensure_topics, kafka_answers, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
 from services.sanitizer.adapters.raw_topics import NewTopicWatcher, list_topic_names, wait_for_raw_topics
-from services.sanitizer.build import keys_from_settings, load_ner
+from services.sanitizer.build import feature_steps, keys_from_settings, load_ner
 from services.sanitizer.core.errors import SanitizerError
 from services.sanitizer.core.policy import load_policy
 from services.sanitizer.settings import RENAMED_ENV, get_settings
@@ -47,6 +47,7 @@ def main(config_file: str | Path | None = None) -> int:
     try:
         policy = load_policy(config_file or settings.config_file)
         ner = load_ner(policy)
+        feature_steps(policy)  # loads the language model and the tokenizer (cached): a bad one stops here
     except SanitizerError as exc:
         log.error("cannot start", extra={"error": str(exc)})
         return 2

@@ -1,9 +1,10 @@
 """Assembles the sanitizer's steps from the policy: the same steps for the Faust agents and the CLI.
 
 ``prepare`` runs before the repartition by content hash (normalize, filter, hash), ``finish`` after
-it (exact dedup, near dedup, anonymize, route). The dedup steps only check; ``record`` (a
-``DedupRecorder``) remembers a record once its output record is built, so a copy whose first copy was
-dead-lettered is not dropped as a duplicate. ``Sanitizer.run`` chains all three for offline use.
+it (exact dedup, near dedup, anonymize, features, feature filters, route). The dedup steps only check;
+``record`` (a ``DedupRecorder``) remembers a record once its output record is built, so a copy whose
+first copy was dead-lettered is not dropped as a duplicate. ``Sanitizer.run`` chains all three for
+offline use.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from services.sanitizer.adapters.presidio import Keys, PresidioReplacer
 from services.sanitizer.core.anonymize import PiiAnonymizer
 from services.sanitizer.core.dedup import Deduplicator, DedupRecorder, ExactDeduplicator
 from services.sanitizer.core.errors import PolicyError
+from services.sanitizer.core.features import FeatureExtractor, FeatureFilter
 from services.sanitizer.core.minhash import NearDeduplicator
 from services.sanitizer.core.normalize import ContentHasher, LengthFilter, Normalizer
 from services.sanitizer.core.pipeline import AnyStep, Dropped, Pipeline, Work, to_sanitized
@@ -38,6 +40,21 @@ def load_ner(policy: SanitizerPolicy) -> NerTagger | None:
         return load_names_model(policy.names)
     except PiiConfigError as exc:
         raise PolicyError(str(exc)) from exc
+
+
+def feature_steps(policy: SanitizerPolicy) -> list[AnyStep]:
+    """Features (after anonymization: they describe the text the model will see), then the filters on
+    them. A tokenizer that cannot load is a ``PolicyError`` at start."""
+    if not policy.features.enabled:
+        return []
+    from services.sanitizer.adapters.features import language_identifier, token_counter
+
+    steps: list[AnyStep] = [
+        FeatureExtractor(policy.features, language_identifier(), token_counter(policy.features.tokenizer))
+    ]
+    if policy.filters.active:
+        steps.append(FeatureFilter(policy.filters))
+    return steps
 
 
 def prepare_steps(policy: SanitizerPolicy) -> list[AnyStep]:
@@ -66,6 +83,7 @@ def finish_steps(
     steps.extend(dedups)
     detector = Detector(policy, ner)
     steps.append(PiiAnonymizer(detector, PresidioReplacer(policy.anonymize, keys), policy, keys.key_id))
+    steps.extend(feature_steps(policy))
     steps.append(DatasetRouter(policy.datasets))
     return FinishSteps(steps, DedupRecorder(dedups))
 

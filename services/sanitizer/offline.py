@@ -34,8 +34,18 @@ class Summary:
     dropped: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     pii: Counter[str] = field(default_factory=Counter)
+    languages: Counter[str] = field(default_factory=Counter)
+    structures: Counter[str] = field(default_factory=Counter)
 
     def lines(self) -> list[str]:
+        filtered = {k: v for k, v in self.dropped.items() if k.startswith("filtered:")}
+        features = []
+        if self.languages:
+            features = [
+                "languages: " + ", ".join(f"{k} {v}" for k, v in self.languages.most_common()),
+                "structures: " + ", ".join(f"{k} {v}" for k, v in self.structures.most_common()),
+                "filtered: " + (", ".join(f"{k} {v}" for k, v in sorted(filtered.items())) or "none"),
+            ]
         return [
             f"records in: {self.records_in}, out: {self.records_out}",
             f"duplicates: {self.dropped['duplicate']}, near-duplicates: {self.dropped['near_duplicate']}",
@@ -43,6 +53,7 @@ class Summary:
             "dead letters: "
             + (", ".join(f"{k} {v}" for k, v in sorted(self.dead_letters.items())) or "none"),
             "PII replaced: " + (", ".join(f"{k} {v}" for k, v in self.pii.most_common()) or "none"),
+            *features,
         ]
 
 
@@ -103,6 +114,9 @@ def _flush(
         out.write(encode(result) + b"\n")
         summary.records_out += 1
         summary.pii.update(result.pii)
+        if result.features is not None:
+            summary.languages[result.features.lang] += 1
+            summary.structures[result.features.structure.value] += 1
     batch.clear()
 
 

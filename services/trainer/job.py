@@ -68,23 +68,33 @@ def run_training(
     if not cfg.scaling.use_gpu:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
-    # 1. Snapshot: every record of the dataset ingested up to now (the newest `max_records` if capped).
+    # 1. Snapshot: every record of the dataset ingested up to now whose features match `select` (the
+    # newest `max_records` if capped).
     phase(store, run.run_id, "snapshot")
     # A little in the past: the index is eventually consistent, so the newest writes may not show yet.
     watermark = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=settings.snapshot_settle_s)
     reader = SnapshotReader(dynamodb, shared.table_prefix, shared.index_shards, settings.snapshot_parallelism)
-    records = list(reader.read(run.dataset, int(watermark.timestamp() * 1000)))
+    records = list(reader.read(run.dataset, int(watermark.timestamp() * 1000), cfg.select))
     if cfg.max_records is not None and len(records) > cfg.max_records:
         records = sorted(records, key=lambda r: (r.ingested_at_ms, r.id))[-cfg.max_records :]
     records.sort(key=lambda r: r.id)  # the same snapshot gives the same order, whatever the scan order
-    log.info("snapshot read", extra={"run_id": run.run_id, "records": len(records)})
+    log.info(
+        "snapshot read",
+        extra={
+            "run_id": run.run_id,
+            "records": len(records),
+            "select": cfg.select.model_dump(mode="json", exclude_defaults=True),
+        },
+    )
 
     # 2. Examples, split by a hash of the record id (a record never changes side between runs).
     train, evaluation, skipped = split_examples(records, cfg.eval_fraction)
     if not train or not evaluation:
         raise EmptySnapshot(
             f"dataset {run.dataset!r} has {len(train)} train and {len(evaluation)} eval records up to "
-            f"{watermark.isoformat()}: need at least one on each side"
+            f"{watermark.isoformat()}"
+            + (" matching select" if cfg.select.active else "")
+            + ": need at least one on each side"
         )
 
     # 3. The base model: built here when it is the tiny test model, the cached folder of the embedded

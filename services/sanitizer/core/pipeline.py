@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import JsonValue
 
-from libs.schemas import RawRecord, SanitizedRecord
+from libs.schemas import RawRecord, RecordFeatures, SanitizedRecord
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Work:
     # The record's own metadata (table and primary key, path, url): scanned by the anonymizer like
     # the fields, since a primary key or a home directory can be personal.
     source_metadata: dict[str, JsonValue] = field(default_factory=dict)
+    features: RecordFeatures | None = None  # the feature step's (None: the step is off)
 
     @classmethod
     def of(cls, record: RawRecord) -> Work:
@@ -133,5 +134,6 @@ def to_sanitized(work: Work, sanitized_at: dt.datetime) -> SanitizedRecord:
             "content_hash": work.content_hash,
             "pii": dict(work.pii),
             "sanitized_at": sanitized_at,
+            "features": work.features,
         }
     )

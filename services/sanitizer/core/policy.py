@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.common.yaml_files import load_yaml_model
 from libs.pii.policy import DetectPolicy, NamesPolicy
+from libs.schemas.records import LanguageCode, Structure
 from services.sanitizer.core.errors import PolicyError
 
 
@@ -98,6 +99,100 @@ class DatasetPolicy(_Frozen):
         return self.sources.get(source, self.default)
 
 
+class QualityThresholds(_Frozen):
+    """The checks behind ``features.quality`` (Gopher / C4 style); a failed one is named in
+    ``features.quality_issues``. Defaults suit short help-desk text: Gopher's own minimum is 50 words."""
+
+    min_words: int = Field(default=5, ge=0)
+    max_words: int = Field(default=100_000, ge=1)
+    min_mean_word_length: float = Field(default=3.0, ge=0)
+    max_mean_word_length: float = Field(default=10.0, gt=0)
+    max_symbol_word_ratio: float = Field(default=0.1, ge=0)
+    min_alpha_word_fraction: float = Field(default=0.8, ge=0, le=1)
+    min_stop_words: int = Field(default=2, ge=0, description="English stop words; 0 for other languages.")
+    max_dup_line_fraction: float = Field(default=0.3, ge=0, le=1)
+    max_top_2gram_fraction: float = Field(default=0.2, ge=0, le=1)
+    max_dup_5gram_fraction: float = Field(default=0.15, ge=0, le=1)
+    min_end_punct_fraction: float = Field(default=0.1, ge=0, le=1)
+    max_boilerplate_fraction: float = Field(default=0.3, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> QualityThresholds:
+        if self.min_words > self.max_words or self.min_mean_word_length > self.max_mean_word_length:
+            raise ValueError("a minimum is above its maximum")
+        return self
+
+
+DEFAULT_BOILERPLATE_MARKERS: tuple[str, ...] = (
+    "lorem ipsum",
+    "javascript must be enabled",
+    "enable javascript",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "privacy policy",
+    "terms of use",
+    "terms of service",
+    "all rights reserved",
+    "click here",
+    "unsubscribe",
+)
+
+
+class LanguagePolicy(_Frozen):
+    min_chars: int = Field(default=20, ge=0, description="Fewer letters: lang is und.")
+    min_score: float = Field(default=0.5, ge=0, le=1, description="Less sure: lang is und.")
+    sample_chars: int = Field(
+        default=500,
+        ge=50,
+        description="Only the text's first characters are identified (cost grows with length).",
+    )
+
+
+class FeaturesPolicy(_Frozen):
+    """The feature step: language, token count, structure and quality signals on every record."""
+
+    enabled: bool = True
+    tokenizer: str = Field(
+        default="auto",
+        min_length=1,
+        description="embedded: the training default's tokenizer.json (prepared by `tuneline models "
+        "prepare`; missing is an error at start); auto: the same when prepared, else no token count "
+        "(with a warning); a tokenizer.json or a folder holding one; none: tokens not counted.",
+    )
+    language: LanguagePolicy = LanguagePolicy()
+    quality: QualityThresholds = QualityThresholds()
+    boilerplate_markers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_BOILERPLATE_MARKERS),
+        description="Lower-case phrases that mark a boilerplate line.",
+    )
+
+
+class FiltersPolicy(_Frozen):
+    """Records dropped by their features (counted by reason, ``filtered:<what>``). Every filter is off
+    by default; ``exempt_structures`` are never filtered by language or quality (logs are not prose)."""
+
+    languages: list[LanguageCode] = Field(
+        default_factory=list,
+        description="Allowed languages (ISO 639-1); empty: all. Undetermined (und) records are kept.",
+    )
+    min_quality: float | None = Field(default=None, ge=0, le=1, description="Drop below this score.")
+    structures: list[Structure] = Field(default_factory=list, description="Allowed structures; empty: all.")
+    min_tokens: int | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    exempt_structures: list[Structure] = Field(default_factory=lambda: [Structure.LOG])
+
+    @property
+    def active(self) -> bool:
+        return bool(
+            self.languages
+            or self.min_quality is not None
+            or self.structures
+            or self.min_tokens is not None
+            or self.max_tokens is not None
+        )
+
+
 class SanitizerPolicy(_Frozen):
     version: Literal[1] = 1
     datasets: DatasetPolicy = DatasetPolicy()
@@ -106,6 +201,8 @@ class SanitizerPolicy(_Frozen):
     detect: DetectPolicy = DetectPolicy()
     names: NamesPolicy = NamesPolicy()
     anonymize: AnonymizePolicy = AnonymizePolicy()
+    features: FeaturesPolicy = FeaturesPolicy()
+    filters: FiltersPolicy = FiltersPolicy()
     fields: dict[str, dict[str, FieldPolicy]] = Field(
         default_factory=dict,
         description="source (or '*') -> field path (dotted, glob allowed) -> policy.",
@@ -126,6 +223,15 @@ class SanitizerPolicy(_Frozen):
     def field_policy(self, source: str, path: str) -> FieldPolicy:
         """The policy of a field: its rule, else scan."""
         return self.field_rule(source, path) or FieldPolicy()
+
+    @model_validator(mode="after")
+    def _filters_need_features(self) -> SanitizerPolicy:
+        if self.filters.active and not self.features.enabled:
+            raise ValueError("filters need features.enabled: true")
+        tokens = self.filters.min_tokens is not None or self.filters.max_tokens is not None
+        if tokens and self.features.tokenizer == "none":
+            raise ValueError("filters.min_tokens / max_tokens need a features.tokenizer")
+        return self
 
 
 def load_policy(path: str | Path) -> SanitizerPolicy:

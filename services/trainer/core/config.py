@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from libs.common.yaml_files import load_yaml_model, problems
 from libs.models import EMBEDDED_MODEL
-from libs.schemas.records import DatasetName
+from libs.schemas.records import DatasetName, FeatureSelection
 from services.trainer.core.errors import ConfigError, UnknownDataset
 
 # A small, randomly initialised Llama-style model and a BPE tokenizer built from the snapshot itself: for
@@ -103,6 +103,10 @@ class TrainingConfig(_Config):
     precision: Literal["auto", "fp32", "bf16"] = Field(default="auto", description="auto: bf16 on GPUs.")
     seed: int = 42
     max_records: int | None = Field(default=None, ge=1, description="Cap on the snapshot (newest kept).")
+    select: FeatureSelection = Field(
+        default_factory=FeatureSelection,
+        description="Only records whose sanitizer features match (e.g. structures: [qa]); empty: all.",
+    )
     deepspeed: DeepSpeedConfig = DeepSpeedConfig()
     scaling: ScalingConfig = ScalingConfig()
 

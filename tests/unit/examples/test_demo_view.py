@@ -12,6 +12,8 @@ METRICS = """\
 tuneline_sanitizer_dropped_total{reason="duplicate"} 7.0
 tuneline_sanitizer_dropped_total{reason="near_duplicate"} 3.0
 tuneline_sanitizer_dropped_total{reason="too_short"} 1.0
+tuneline_sanitizer_dropped_total{reason="filtered:lang"} 4.0
+tuneline_sanitizer_dropped_total{reason="filtered:quality"} 2.0
 # TYPE tuneline_sanitizer_pii_total counter
 tuneline_sanitizer_pii_total{entity="EMAIL_ADDRESS"} 40.0
 tuneline_sanitizer_pii_total{entity="PERSON"} 12.0
@@ -44,6 +46,16 @@ def test_counters_are_read_by_label_and_summed() -> None:
     }
     view = PipelineView.of({"sanitizer": samples})
     assert view.duplicates == 10.0  # exact and near, not the too-short drop
+    assert view.filtered == {"lang": 4.0, "quality": 2.0}  # the feature filters, by reason
+
+
+def test_live_view_counts_records_filtered_by_features_by_reason() -> None:
+    view = PipelineView.of({"sanitizer": parse_metrics(METRICS)})
+    text = _text(live(view, 1.0, threshold=100))
+    row = next(line for line in text.splitlines() if "filtered (features)" in line)
+    assert "6" in row and "lang 4" in row and "quality 2" in row
+    duplicates = next(line for line in text.splitlines() if "duplicates dropped" in line)
+    assert "filtered" not in duplicates and "duplicate 7" in duplicates
 
 
 def test_training_never_reads_step_zero_of_zero_while_ray_starts() -> None:

@@ -61,3 +61,15 @@ def test_the_old_env_name_still_works_and_is_reported(
     assert f"cannot read policy file {tmp_path / 'old-name.yaml'}" in result.stderr, result.stderr
     warning = "TUNELINE_SANITIZER_POLICIES_FILE is deprecated: set TUNELINE_SANITIZER_CONFIG_FILE instead"
     assert warning in result.stderr, result.stderr
+
+
+def test_a_tokenizer_that_cannot_load_stops_the_worker_at_start(run: CliRunner, tmp_path: Path) -> None:
+    policy = yaml.safe_load((ROOT / "config" / "sanitizer.yaml").read_text())
+    policy["names"]["enabled"] = False
+    policy["features"]["tokenizer"] = str(tmp_path / "no-such-model")
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    result = run.invoke(app, ["sanitizer", "run", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "no tokenizer.json" in result.stderr, result.stderr
+    assert "Kafka did not answer" not in result.stderr  # before waiting for the broker

@@ -6,12 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from libs.schemas import RecordKind, SanitizedRecord
+from libs.schemas import QualitySignals, RecordFeatures, RecordKind, SanitizedRecord, Structure
 from libs.storage.items import (
     EMPTY_KEY,
     UnstorableRecord,
     dataset_shard,
     item_content,
+    item_features,
     item_size,
     to_dynamo,
     to_item,
@@ -100,3 +101,47 @@ def test_item_size_counts_names_and_values() -> None:
     assert item_size({"ab": "xyz"}) == 5
     assert item_size({"n": Decimal("12345")}) == 1 + 5
     assert item_size({"m": {"k": "v"}}) == 1 + 3 + (1 + 1 + 1)
+
+
+def features() -> RecordFeatures:
+    return RecordFeatures(
+        lang="en",
+        lang_score=0.9871,
+        tokens=123,
+        structure=Structure.QA,
+        quality=0.9091,
+        quality_issues=["dup_5gram_fraction"],
+        signals=QualitySignals(
+            words=80,
+            mean_word_length=4.8125,
+            symbol_word_ratio=0.0,
+            alpha_word_fraction=0.975,
+            stop_words=9,
+            lines=4,
+            dup_line_fraction=0.25,
+            top_2gram_fraction=0.0519,
+            dup_5gram_fraction=0.2,
+            end_punct_fraction=1.0,
+            boilerplate_fraction=0.0,
+        ),
+    )
+
+
+def test_features_are_stored_as_a_map_of_decimals_and_read_back_equal() -> None:
+    with_features = record().model_copy(update={"features": features()})
+    item = to_item(with_features, 1_700_000_000_123, shards=16)
+    stored = item["features"]
+    assert stored["lang"] == "en" and stored["structure"] == "qa"
+    assert stored["tokens"] == Decimal(123) and stored["lang_score"] == Decimal("0.9871")
+    assert stored["signals"]["end_punct_fraction"] == Decimal("1.0")
+    assert item_features(item) == with_features.features
+    # As DynamoDB hands it back (the low-level client's form), through the snapshot's deserializer.
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    wire = TypeSerializer().serialize(stored)
+    assert item_features({"features": TypeDeserializer().deserialize(wire)}) == with_features.features
+
+
+def test_a_record_without_features_stores_none() -> None:
+    item = to_item(record(), 1, shards=16)
+    assert "features" not in item and item_features(item) is None

@@ -144,3 +144,20 @@ def test_load_config_errors_name_the_problem(tmp_path: Path, text: str, match: s
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_snapshot_selection_by_feature_defaults_to_everything_and_merges_like_any_setting() -> None:
+    from libs.schemas import Structure
+
+    assert not TrainingConfig().select.active
+    config = trainer(select={"structures": ["qa"], "languages": ["en"]})
+    support = config.training_for("support")
+    assert support.select.structures == [Structure.QA] and support.select.languages == ["en"]
+    assert support.model_dump(mode="json")["select"]["structures"] == ["qa"]  # stored with the run
+    request = config.training_for("support", {"select": {"min_quality": 0.9}})
+    assert request.select.min_quality == 0.9 and request.select.structures == [Structure.QA]
+    assert not config.training_for("logs").select.active
+    with pytest.raises(ConfigError):
+        config.training_for("support", {"select": {"structures": ["tweets"]}})
+    with pytest.raises(ConfigError):
+        config.training_for("support", {"select": {"lang": ["en"]}})  # a typo is not ignored
