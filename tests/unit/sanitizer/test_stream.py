@@ -20,6 +20,7 @@ from services.sanitizer.adapters.faust_app import (
     create_app,
     producer_max_request_size,
 )
+from services.sanitizer.adapters.stream import Outgoing
 from services.sanitizer.core.policy import SanitizerPolicy
 from services.sanitizer.settings import SanitizerSettings
 from tests.unit.sanitizer.conftest import KEYS, FakeNer
@@ -32,6 +33,7 @@ class Collected:
         self.by_hash_msgs: list[tuple[bytes, bytes, dict[str, bytes]]] = []
         self.sanitized_msgs: list[tuple[bytes, bytes]] = []
         self.dead: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
+        self.batches: list[int] = []  # messages per send_all
 
     async def by_hash(self, key: bytes, value: bytes, headers: dict[str, bytes]) -> None:
         self.by_hash_msgs.append((key, value, headers))
@@ -41,6 +43,16 @@ class Collected:
 
     async def dead_letter(self, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None:
         self.dead.append((key, value, headers))
+
+    async def send_all(self, messages: Sequence[Outgoing]) -> None:
+        self.batches.append(len(messages))
+        for m in messages:
+            if m.topic == "by_hash":
+                await self.by_hash(m.key or b"", m.value, m.headers)
+            elif m.topic == "sanitized":
+                await self.sanitized(m.key or b"", m.value)
+            else:
+                await self.dead_letter(m.key, m.value, m.headers)
 
 
 @pytest.fixture
@@ -199,14 +211,21 @@ def test_topic_outputs_wait_for_the_delivery_and_raise_its_error() -> None:
     outputs = TopicOutputs(ok, failing, failing)
 
     async def run() -> None:
-        await outputs.by_hash(b"k", b"v", {"h": b"1"})
+        await outputs.send_all(
+            [Outgoing("by_hash", b"k", b"v", {"h": b"1"}), Outgoing("by_hash", b"k2", b"w")]
+        )
         with pytest.raises(ConnectionError):
-            await outputs.sanitized(b"k", b"v")
+            await outputs.send_all([Outgoing("by_hash", b"k3", b"x"), Outgoing("sanitized", b"k", b"v")])
         with pytest.raises(ConnectionError):
-            await outputs.dead_letter(None, b"v", {})
+            await outputs.send_all([Outgoing("dead_letter", None, b"v")])
 
     asyncio.run(run())
-    assert ok.sent == [{"key": b"k", "value": b"v", "headers": {"h": b"1"}, "force": True}]
+    assert ok.sent == [  # in order, all queued before any is awaited
+        {"key": b"k", "value": b"v", "headers": {"h": b"1"}, "force": True},
+        {"key": b"k2", "value": b"w", "force": True},
+        {"key": b"k3", "value": b"x", "force": True},
+    ]
+    assert [m["key"] for m in failing.sent] == [b"k", None]
 
 
 def test_a_send_never_confirmed_raises_instead_of_hanging() -> None:
@@ -220,7 +239,7 @@ def test_a_send_never_confirmed_raises_instead_of_hanging() -> None:
 
     async def run() -> None:
         with pytest.raises(TimeoutError):
-            await outputs.sanitized(b"k", b"v")
+            await outputs.send_all([Outgoing("sanitized", b"k", b"v")])
 
     asyncio.run(run())
 
