@@ -433,3 +433,97 @@ def test_library_log_level_defaults_to_warning() -> None:
     assert SanitizerSettings(dev_mode=True).library_log_level == "WARNING"
     with pytest.raises(ValueError, match="library_log_level"):
         SanitizerSettings(dev_mode=True, library_log_level="LOUD")
+
+
+@pytest.fixture
+def batched_app(tmp_path: Path) -> tuple[SanitizerApp, Collected, FakeNer]:
+    settings = SanitizerSettings(
+        dev_mode=True,
+        store="memory://",
+        datadir=str(tmp_path),
+        partitions=1,
+        input_topics=("raw.support",),
+        batch_size=8,
+        batch_within_s=0.3,
+    )
+    ner = FakeNer(fail_on="Poison")
+    built = create_app(settings, SanitizerPolicy(), KEYS, ner)
+    outputs = Collected()
+    built.stream.outputs = outputs
+    return built, outputs, ner
+
+
+async def _results(agent: object, count: int, timeout_s: float = 10.0) -> dict[int, object]:
+    results: dict[int, object] = agent.results  # type: ignore[attr-defined]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while len(results) < count and asyncio.get_running_loop().time() < deadline:
+        if agent.crash_reason is not None:  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(0.02)
+    return results
+
+
+def test_finish_agent_takes_a_batch_runs_ner_once_and_sends_it_together(
+    batched_app: tuple[SanitizerApp, Collected, FakeNer], make_record: Callable[..., RawRecord]
+) -> None:
+    built, out, ner = batched_app
+    text = "Dear Jean Dupont, the refund for ORD-2024-1 went to jean@corp.fr today as promised."
+    first, copy = make_record(text, id="first"), make_record(text, id="copy")
+    after = make_record("the next record is fine and yesterday Brandt agreed with it", id="after")
+    other = make_record("a third one from the night shift, the ticket went to Okafor", id="other")
+    h1 = b"1" * 32
+    messages = [(first, h1), (copy, h1), (first, h1), (after, b"3" * 32), (other, b"4" * 32)]
+
+    async def run() -> tuple[list[object], list[bool]]:
+        async with built.finish.test_context() as agent:
+            events = [await agent.put(encode(r), key=key, wait=False) for r, key in messages]
+            results = await _results(agent, len(events))
+            return [results.get(i) for i in range(len(events))], [bool(e.message.acked) for e in events]
+
+    results, acked = asyncio.run(run())
+    # in order; the copy is a duplicate of a record of the same batch, the redelivered first passes
+    assert results == ["sanitized", "duplicate", "sanitized", "sanitized", "sanitized"]
+    assert all(acked)
+    ids = [decode(SanitizedRecord, v).id for _, v in out.sanitized_msgs]
+    assert ids == ["first", "first", "after", "other"]
+    assert out.batches == [4]  # one batch, its messages confirmed together
+    assert len(ner.calls) == 1  # NER once, over the whole batch
+    scanned = " ".join(ner.calls[0])
+    assert "Brandt" in scanned and "Okafor" in scanned
+    assert built.first_ids["1" * 32] == "first"
+
+
+def test_a_failed_send_leaves_the_whole_batch_unacked(
+    batched_app: tuple[SanitizerApp, Collected, FakeNer], make_record: Callable[..., RawRecord]
+) -> None:
+    built, _, _ = batched_app
+    built.stream.outputs = BrokerDown()
+    records = [make_record(f"record number {i} is long enough to pass", id=f"r{i}") for i in range(3)]
+
+    async def run() -> list[bool]:
+        async with built.finish.test_context() as agent:
+            events = [await agent.put(encode(r), key=b"%032d" % i, wait=False) for i, r in enumerate(records)]
+            results = await _results(agent, 1)
+            assert isinstance(agent.crash_reason, ConnectionError)
+            assert results == {}
+        gc.collect()
+        await asyncio.sleep(0.1)
+        return [bool(e.message.acked) for e in events]
+
+    assert asyncio.run(run()) == [False, False, False]
+
+
+def test_a_lone_record_waits_at_most_within_not_for_the_batch_to_fill(
+    batched_app: tuple[SanitizerApp, Collected, FakeNer], make_record: Callable[..., RawRecord]
+) -> None:
+    built, out, _ = batched_app
+
+    async def run() -> float:
+        async with built.prepare.test_context() as agent:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await asyncio.wait_for(agent.put(encode(make_record("a lone record, long enough")), key=b"k"), 5)
+            return loop.time() - started
+
+    assert asyncio.run(run()) < 0.3 + 0.5  # within (0.3 s) and some slack; the batch of 8 never fills
+    assert len(out.by_hash_msgs) == 1
