@@ -141,7 +141,7 @@ class Run:
             value = {
                 "id": rid,
                 "source": "support",
-                "kind": "ticket",
+                "kind": "log",
                 "content": f"Lone ticket {i} {uuid.uuid4().hex}: call Maria Jensen at +1 415-555-0134 today.",
                 "collected_at": "2026-01-01T00:00:00Z",
             }

@@ -128,8 +128,9 @@ async def _process_unacked(
     take = cast("Stream[bytes]", stream).noack_take  # StreamT does not declare noack_take
     async for taken in take(batch_size, within=within_s):
         events = cast("list[faust.EventT[bytes]]", taken)
-        for event in events:
+        for event in events:  # in partition order: each event against the one before it
             gaps.check(event.message)
+            gaps.done(event.message)
         try:
             results = await handle([_incoming(event) for event in events])
         except Exception as exc:
@@ -147,7 +148,6 @@ async def _process_unacked(
             raise
         for event in events:
             await stream.ack(event)
-            gaps.done(event.message)
         for result in results:
             yield result
 

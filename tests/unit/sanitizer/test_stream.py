@@ -527,3 +527,22 @@ def test_a_lone_record_waits_at_most_within_not_for_the_batch_to_fill(
 
     assert asyncio.run(run()) < 0.3 + 0.5  # within (0.3 s) and some slack; the batch of 8 never fills
     assert len(out.by_hash_msgs) == 1
+
+
+def test_a_batch_of_consecutive_offsets_skips_none(
+    batched_app: tuple[SanitizerApp, Collected, FakeNer], make_record: Callable[..., RawRecord]
+) -> None:
+    built, out, _ = batched_app
+    counter = metrics.OFFSETS_SKIPPED.labels("prepare")
+    before = counter._value.get()
+
+    async def run() -> None:
+        async with built.prepare.test_context() as agent:
+            for n in range(5):  # a batch of one, then one of four
+                record = encode(make_record(f"record number {n} is long enough", id=f"r{n}"))
+                await agent.put(record, wait=n == 0)
+            await _results(agent, 5)
+
+    asyncio.run(run())
+    assert len(out.by_hash_msgs) == 5 and out.batches == [1, 4]
+    assert counter._value.get() == before
