@@ -26,12 +26,18 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 
 from benchmarks.report import Row, record
 from benchmarks.sanitizer_common import BENCH_KEYS, VanillaPresidio, say
 from benchmarks.sanitizer_data import generate
-from libs.common.kafka import consumer_config, ensure_topics, plaintext_settings, producer_config
+from libs.common.kafka import (
+    admin_client,
+    consumer_config,
+    ensure_topics,
+    plaintext_settings,
+    producer_config,
+)
 from libs.devstack.kafka import KafkaConfig, KafkaProcess, resolve_kafka_jars
 from libs.devstack.servers import free_port
 from libs.devstack.settings import DevStackSettings
@@ -113,6 +119,31 @@ class Run:
         )
         log.close()
 
+    def wait_assigned(self, timeout_s: float = 180.0) -> float:
+        """Waits until the workers' group is stable with every worker holding partitions (so the drain
+        measures processing, not start-up or rebalancing); returns the seconds it took."""
+        admin = admin_client(plaintext_settings(self.bootstrap))
+        group = self.env["TUNELINE_SANITIZER_APP_ID"]
+        started = time.monotonic()
+        while time.monotonic() - started < timeout_s:
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"worker exited {p.returncode}; log in {self.workdir}")
+            try:
+                described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+            except (KafkaException, TimeoutError):  # no coordinator or no group yet
+                time.sleep(0.5)
+                continue
+            members = described.members
+            if (
+                str(described.state).endswith("STABLE")
+                and len(members) == len(self.procs)
+                and all(m.assignment and m.assignment.topic_partitions for m in members)
+            ):
+                return time.monotonic() - started
+            time.sleep(0.5)
+        raise RuntimeError(f"the group {group} did not settle in {timeout_s}s; logs in {self.workdir}")
+
     def arrivals(self, expected: int, timeout_s: float, idle_s: float = 30.0) -> list[float]:
         """Arrival times of outputs until ``expected`` arrived (or nothing came for ``idle_s``)."""
         times: list[float] = []
@@ -188,6 +219,7 @@ def main() -> None:
     parser.add_argument("--within", type=float, default=0.1, help="TUNELINE_SANITIZER_BATCH_WITHIN_S")
     parser.add_argument("--lone", type=int, default=5, help="lone records for the latency at low load")
     parser.add_argument("--two-workers", action="store_true", help="also drain with two workers")
+    parser.add_argument("--keep", type=Path, help="keep the broker's and workers' files and logs here")
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0))
     core = cpus[-1]
@@ -215,7 +247,7 @@ def main() -> None:
     del vanilla
 
     with tempfile.TemporaryDirectory(prefix="tuneline-bench-stream-") as tmp:
-        workdir = Path(tmp)
+        workdir = args.keep or Path(tmp)
         kafka = KafkaProcess(
             resolve_kafka_jars(DevStackSettings().cache_dir),
             workdir / "kafka",
@@ -226,9 +258,10 @@ def main() -> None:
         bootstrap = kafka.start()
         try:
             one = Run(bootstrap, workdir, "one", args.batch, args.within)
-            _produce(bootstrap, one.raw, raws)
             try:
                 one.start_worker(core)
+                one.wait_assigned()
+                _produce(bootstrap, one.raw, raws)
                 times = one.arrivals(expected, timeout_s=1200)
                 stream = steady_rate(times, expected, len(records))
                 latencies = one.lone_latency(args.lone)
@@ -237,10 +270,11 @@ def main() -> None:
             two_rate = None
             if args.two_workers and len(cpus) >= 2:
                 two = Run(bootstrap, workdir, "two", args.batch, args.within)
-                _produce(bootstrap, two.raw, raws)
                 try:
                     two.start_worker(cpus[-1])
                     two.start_worker(cpus[-2])
+                    two.wait_assigned()
+                    _produce(bootstrap, two.raw, raws)
                     two_rate = steady_rate(two.arrivals(expected, timeout_s=1200), expected, len(records))
                 finally:
                     two.close()

@@ -546,3 +546,42 @@ def test_a_batch_of_consecutive_offsets_skips_none(
     asyncio.run(run())
     assert len(out.by_hash_msgs) == 5 and out.batches == [1, 4]
     assert counter._value.get() == before
+
+
+def test_each_table_write_of_a_batch_goes_to_its_own_events_partition(
+    tmp_path: Path, make_record: Callable[..., RawRecord]
+) -> None:
+    """A batch mixes partitions; the dedup history's changelog write for a record must land on the
+    partition of that record's event (Faust finds it in the current event, which the batch sets per
+    record through Faust's private context variable: this fails if a Faust upgrade moves it)."""
+    settings = SanitizerSettings(
+        dev_mode=True,
+        store="memory://",
+        datadir=str(tmp_path),
+        partitions=4,
+        input_topics=("raw.support",),
+        batch_size=8,
+        batch_within_s=0.3,
+    )
+    built = create_app(settings, SanitizerPolicy(), KEYS, FakeNer())
+    built.stream.outputs = Collected()
+    written: dict[str, int | None] = {}
+    table = built.first_ids
+    original = table.partition_for_key
+
+    def partition_for_key(key: str) -> int | None:
+        written[key] = original(key)
+        return written[key]
+
+    table.partition_for_key = partition_for_key
+    texts = [f"record {n} of the batch, long enough to be kept by the filters" for n in range(4)]
+    hashes = [(f"{n}" * 32).encode() for n in range(4)]
+
+    async def run() -> None:
+        async with built.finish.test_context() as agent:
+            for n, (text, key) in enumerate(zip(texts, hashes, strict=True)):
+                await agent.put(encode(make_record(text, id=f"r{n}")), key=key, partition=3 - n, wait=False)
+            await _results(agent, 4)
+
+    asyncio.run(run())
+    assert written == {key.decode(): 3 - n for n, key in enumerate(hashes)}
