@@ -42,7 +42,7 @@ from libs.devstack.kafka import KafkaConfig, KafkaProcess, resolve_kafka_jars
 from libs.devstack.servers import free_port
 from libs.devstack.settings import DevStackSettings
 from libs.schemas import RawRecord, SanitizedRecord
-from services.sanitizer.build import build_sanitizer, load_ner
+from services.sanitizer.build import build_sanitizer, freeze_loaded_objects, load_ner
 from services.sanitizer.core.policy import load_policy
 
 ROOT = Path(__file__).parents[1]
@@ -233,6 +233,7 @@ def main() -> None:
     # offline and vanilla, on the worker's core
     os.sched_setaffinity(0, {core})
     build_sanitizer(policy, BENCH_KEYS, ner=ner).run(records[:50])  # warm
+    freeze_loaded_objects()  # as `tuneline sanitize` and the worker do
     started = time.perf_counter()
     results = build_sanitizer(policy, BENCH_KEYS, ner=ner).run(records)
     offline = len(records) / (time.perf_counter() - started)
