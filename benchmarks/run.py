@@ -40,6 +40,11 @@ BENCHMARKS = (
     Benchmark(
         "sanitizer-speed", "benchmarks.sanitizer_speed", ("-n", "600", "--vanilla-n", "60", "--repeat", "1")
     ),
+    Benchmark(
+        "sanitizer-stream",
+        "benchmarks.sanitizer_stream",
+        ("-n", "1500", "--vanilla-n", "60", "--lone", "3"),
+    ),
     Benchmark("trainer", "benchmarks.trainer", ("--steps", "15", "--records", "2000")),
     Benchmark("evaluator", "benchmarks.evaluator", ("--examples", "64", "--generate", "8", "--repeats", "1")),
 )

@@ -14,7 +14,7 @@ from libs.common.kafka import ensure_topics, kafka_answers, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
 from services.sanitizer.adapters.raw_topics import NewTopicWatcher, list_topic_names, wait_for_raw_topics
-from services.sanitizer.build import feature_steps, keys_from_settings, load_ner
+from services.sanitizer.build import feature_steps, freeze_loaded_objects, keys_from_settings, load_ner
 from services.sanitizer.core.errors import SanitizerError
 from services.sanitizer.core.policy import load_policy
 from services.sanitizer.settings import RENAMED_ENV, get_settings
@@ -86,6 +86,7 @@ def main(config_file: str | Path | None = None) -> int:
         settings = settings.model_copy(update={"input_topics": tuple(topics)})
         watcher = NewTopicWatcher(list_names, settings.input_pattern, topics, settings.topic_refresh_s)
     sanitizer = create_app(settings, policy, keys_from_settings(settings), ner)
+    freeze_loaded_objects()
     subscribed.set()
     log.info(
         "sanitizer starting",

@@ -36,7 +36,7 @@ def sanitize(
 ) -> None:
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    from services.sanitizer.build import build_sanitizer, keys_from_settings
+    from services.sanitizer.build import build_sanitizer, freeze_loaded_objects, keys_from_settings
     from services.sanitizer.core.errors import SanitizerError
     from services.sanitizer.core.policy import load_policy
     from services.sanitizer.offline import sanitize_file
@@ -47,6 +47,7 @@ def sanitize(
         policy = load_policy(policy_file or settings.config_file)
         with err.status("loading the NER model..."):
             sanitizer = build_sanitizer(policy, keys_from_settings(settings))
+        freeze_loaded_objects()
         columns = ("{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err, transient=True) as progress:
             task = progress.add_task("sanitizing", total=source.stat().st_size)

@@ -86,6 +86,16 @@ class SanitizerSettings(BaseSettings):
         ge=6.0,
         description="Kafka group session timeout: how soon a dead worker's partitions move.",
     )
+    batch_size: int = Field(
+        default=64,
+        ge=1,
+        description="Events each agent takes at once: NER runs once per batch, sends are confirmed together.",
+    )
+    batch_within_s: float = Field(
+        default=0.1,
+        gt=0,
+        description="The longest an event waits for its batch to fill: a lone record goes out after this.",
+    )
     send_timeout_s: float = Field(
         default=60.0,
         gt=0,

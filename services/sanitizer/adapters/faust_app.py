@@ -6,13 +6,14 @@
 ``processing_guarantee="at_least_once"`` and agent concurrency 1 (faust-streaming issue 606: with
 more, an offset can be committed past an unfinished message). At-least-once is ours to keep, Faust
 0.15.3 does not: ``topic.send`` only queues a message (a failed delivery is logged, not raised), and
-a plain ``async for`` over a stream acks the event in a ``finally`` even when the agent raises. So the
-agents iterate ``stream.noack()`` and ack an event only after every message it sent was confirmed by
-the broker (``TopicOutputs`` awaits each delivery); a failed send crashes the worker (agents run under
-``CrashingSupervisor``, not restarted in place) with the event unacked, so its offset is never
-committed and a restarted worker reads it again. The ``first-ids`` table (changelog-backed; rocksdict
-on disk in production, memory in tests) is partitioned like the by-hash topic, so every copy of a
-content meets the same table partition.
+a plain ``async for`` over a stream (or ``take``) acks the event in a ``finally`` even when the agent
+raises. So the agents take batches with ``stream.noack_take(batch_size, within)`` (the finish agent
+runs NER once per batch, as the offline path does) and ack a batch's events only after every message
+it sent was confirmed by the broker (``TopicOutputs`` awaits each delivery); a failed send crashes
+the worker (agents run under ``CrashingSupervisor``, not restarted in place) with the batch unacked,
+so its offsets are never committed and a restarted worker reads it again. The ``first-ids`` table
+(changelog-backed; rocksdict on disk in production, memory in tests) is partitioned like the by-hash
+topic, so every copy of a content meets the same table partition.
 
 After every rebalance (every start included) Faust clears the agents' buffers late enough to drop
 events already fetched for them (faust-streaming issue 596); ``hold_streams_while_resuming`` keeps
@@ -23,11 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
+import faust.streams as faust_streams
 from faust.streams import Stream
 from mode import CrashingSupervisor
 
@@ -35,7 +39,7 @@ from libs.common.deadletter import MAX_DEAD_LETTER_BYTES
 from libs.common.kafka_faust import faust_broker, faust_credentials
 from libs.pii.names import NerTagger
 from services.sanitizer.adapters.presidio import Keys
-from services.sanitizer.adapters.stream import SanitizerStream
+from services.sanitizer.adapters.stream import Incoming, Outgoing, SanitizerStream
 from services.sanitizer.build import finish_steps, prepare_steps
 from services.sanitizer.core.minhash import NearDeduplicator
 from services.sanitizer.core.pipeline import Pipeline
@@ -58,37 +62,33 @@ def producer_max_request_size(max_record_bytes: int, max_message_bytes: int) -> 
 
 
 class TopicOutputs:
-    """``adapters.stream.Outputs`` on Faust topics: each send returns once the broker confirmed it.
+    """``adapters.stream.Outputs`` on Faust topics: ``send_all`` queues a batch's messages in order,
+    then returns once the broker confirmed every one.
 
-    In Faust 0.15.3 ``await topic.send()`` returns a delivery future; a failure only sets that future
-    (and logs a warning), so it is awaited here to raise. ``force=True`` sends now even if
+    In Faust 0.15.3 ``await topic.send()`` only queues the message and returns a delivery future; a
+    failure only sets that future (and logs a warning), so each is awaited here to raise. Queuing the
+    whole batch first lets the producer put it in a few requests instead of one round trip per message;
+    messages to one partition keep their order. ``force=True`` sends now even if
     ``stream_publish_on_commit`` were on (that would hold the message until the commit we wait for).
-    A send not confirmed within ``timeout_s`` raises ``TimeoutError``: the producer's own timeout is
+    A batch not confirmed within ``timeout_s`` raises ``TimeoutError``: the producer's own timeout is
     Faust's 20 minutes, and a worker waiting that long looks alive while it consumes nothing.
     """
 
     def __init__(self, by_hash: Any, sanitized: Any, dlq: Any, timeout_s: float = 60.0) -> None:
-        self._by_hash, self._sanitized, self._dlq = by_hash, sanitized, dlq
+        self._topics = {"by_hash": by_hash, "sanitized": sanitized, "dead_letter": dlq}
         self._timeout_s = timeout_s
 
-    async def by_hash(self, key: bytes, value: bytes, headers: dict[str, bytes]) -> None:
-        await self._confirmed(self._by_hash, key=key, value=value, headers=headers)
-
-    async def sanitized(self, key: bytes, value: bytes) -> None:
-        await self._confirmed(self._sanitized, key=key, value=value)
-
-    async def dead_letter(self, key: bytes | None, value: bytes, headers: dict[str, bytes]) -> None:
-        await self._confirmed(self._dlq, key=key, value=value, headers=headers)
-
-    async def _confirmed(self, topic: Any, **message: Any) -> None:
-        async def send() -> None:
-            delivery = await topic.send(force=True, **message)
-            # raises when the broker refused the message or the producer gave up; shielded so that a
-            # timeout does not cancel the future Faust still resolves
-            await asyncio.shield(delivery)
-
+    async def send_all(self, messages: Sequence[Outgoing]) -> None:
         async with asyncio.timeout(self._timeout_s):
-            await send()
+            deliveries: list[asyncio.Future[Any]] = []
+            for message in messages:
+                extra = {"headers": message.headers} if message.headers else {}
+                topic = self._topics[message.topic]
+                deliveries.append(await topic.send(force=True, key=message.key, value=message.value, **extra))
+            for delivery in deliveries:
+                # raises when the broker refused the message or the producer gave up; shielded so that a
+                # timeout does not cancel the future Faust still resolves
+                await asyncio.shield(delivery)
 
 
 def hold_streams_while_resuming(app: faust.App) -> None:
@@ -109,32 +109,68 @@ def hold_streams_while_resuming(app: faust.App) -> None:
 
 
 async def _process_unacked(
-    stream: faust.StreamT[bytes], handle: Callable[[faust.EventT[bytes]], Awaitable[str]], stage: str
+    stream: faust.StreamT[bytes],
+    handle: Callable[[Sequence[Incoming]], Awaitable[list[str]]],
+    stage: str,
+    batch_size: int = 1,
+    within_s: float = 0.1,
 ) -> AsyncIterator[str]:
-    """Runs ``handle`` on each event and acks the event only after it returned (every message it sent
-    confirmed). When it raises (a send failed) the event stays unacked and the error crashes the
-    worker: its offset is not committed, a restart reads it again."""
-    manual: faust.StreamT[bytes] = cast("Stream[bytes]", stream).noack()  # StreamT does not declare noack
+    """Takes events in batches (up to ``batch_size``, or what came within ``within_s``), runs
+    ``handle`` on each batch and acks its events only after it returned (every message it sent
+    confirmed); yields one result per event, in order.
+
+    Faust 0.15.3's ``noack_take`` (read in its source): a passive drainer fills a buffer of events,
+    each batch is yielded once full or when ``within`` passed since the last batch (a lone event waits
+    at most ``within_s``), and nothing is acked (``take`` would ack the events in a ``finally``, even
+    when the agent raised). When ``handle`` raises (a send failed) no event of the batch is acked and
+    the error crashes the worker: their offsets are not committed, a restart reads them again."""
     gaps = _GapWatch(stage)
-    async for event in manual.events():
-        msg = event.message
-        gaps.check(msg)
+    take = cast("Stream[bytes]", stream).noack_take  # StreamT does not declare noack_take
+    async for taken in take(batch_size, within=within_s):
+        events = cast("list[faust.EventT[bytes]]", taken)
+        for event in events:  # in partition order: each event against the one before it
+            gaps.check(event.message)
+            gaps.done(event.message)
         try:
-            result = await handle(event)
+            results = await handle([_incoming(event) for event in events])
         except Exception as exc:
+            first, last = events[0].message, events[-1].message
             log.critical(
-                "send not confirmed; stopping without committing the message",
+                "send not confirmed; stopping without committing the messages",
                 extra={
-                    "topic": msg.topic,
-                    "partition": msg.partition,
-                    "offset": msg.offset,
+                    "topic": first.topic,
+                    "partition": first.partition,
+                    "offset": first.offset,
+                    "last_offset": last.offset,
                     "error": type(exc).__name__,
                 },
             )
             raise
-        await manual.ack(event)
-        gaps.done(msg)
-        yield result
+        for event in events:
+            await stream.ack(event)
+        for result in results:
+            yield result
+
+
+def _incoming(event: faust.EventT[bytes]) -> Incoming:
+    msg = event.message
+    headers = {k: bytes(v) for k, v in dict(event.headers or {}).items()}
+    return Incoming(
+        event.key, event.value, msg.topic, msg.partition, msg.offset, headers, lambda: _current(event)
+    )
+
+
+@contextmanager
+def _current(event: faust.EventT[bytes]) -> Iterator[None]:
+    """Makes ``event`` Faust's current event: a table finds the partition of its changelog write there
+    (``Table.partition_for_key``). ``noack_take`` fills its buffer in another task, so the agent's task
+    has no current event of its own. Faust has no public setter; this is the context variable its
+    stream iteration sets (``faust.streams._current_event``)."""
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
 
 
 class _GapWatch:
@@ -229,23 +265,16 @@ def create_app(
         settings.dlq_keep_value,
     )
 
-    async def on_raw(event: faust.EventT[bytes]) -> str:
-        msg = event.message
-        return await stream.on_raw(event.key, event.value, msg.topic, msg.partition, msg.offset)
-
-    async def on_by_hash(event: faust.EventT[bytes]) -> str:
-        msg = event.message
-        headers = {k: bytes(v) for k, v in dict(event.headers or {}).items()}
-        return await stream.on_by_hash(event.key, event.value, msg.topic, msg.partition, msg.offset, headers)
+    size, within = settings.batch_size, settings.batch_within_s
 
     @app.agent(raw, concurrency=1, name="prepare", supervisor_strategy=CrashingSupervisor)
     async def prepare(events: faust.StreamT[bytes]) -> AsyncIterator[str]:
-        async for result in _process_unacked(events, on_raw, "prepare"):
+        async for result in _process_unacked(events, stream.on_raw_batch, "prepare", size, within):
             yield result
 
     @app.agent(by_hash, concurrency=1, name="finish", supervisor_strategy=CrashingSupervisor)
     async def finish(events: faust.StreamT[bytes]) -> AsyncIterator[str]:
-        async for result in _process_unacked(events, on_by_hash, "finish"):
+        async for result in _process_unacked(events, stream.on_by_hash_batch, "finish", size, within):
             yield result
 
     hold_streams_while_resuming(app)
