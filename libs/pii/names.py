@@ -120,6 +120,9 @@ class NameFinder:
         i = 0
         while i < len(words):
             start, end, word = words[i]
+            if not word[0].isupper():  # both kinds of candidate below are capitalised: most words stop here
+                i += 1
+                continue
             titled = i > 0 and _after_title(text, words[i - 1], start)
             name_like = titled and _is_title(word) and word.lower() in _NAME_LIKE_STOP_WORDS
             if not (self._candidate_word(word) or name_like) or inside(start, end):

@@ -71,8 +71,12 @@ def run_training(
     # 1. Snapshot: every record of the dataset ingested up to now whose features match `select` (the
     # newest `max_records` if capped).
     phase(store, run.run_id, "snapshot")
-    # A little in the past: the index is eventually consistent, so the newest writes may not show yet.
-    watermark = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=settings.snapshot_settle_s)
+    # The index is eventually consistent: a record written just before the watermark may not show yet,
+    # so the read waits for it to settle. (A watermark in the past instead left out records that
+    # counted toward the trigger: a burst stored in the last seconds made the run smaller than its
+    # threshold.)
+    watermark = dt.datetime.now(dt.UTC)
+    time.sleep(settings.snapshot_settle_s)
     reader = SnapshotReader(dynamodb, shared.table_prefix, shared.index_shards, settings.snapshot_parallelism)
     records = list(reader.read(run.dataset, int(watermark.timestamp() * 1000), cfg.select))
     if cfg.max_records is not None and len(records) > cfg.max_records:

@@ -69,7 +69,8 @@ class TrainerSettings(BaseSettings):
     snapshot_settle_s: float = Field(
         default=5.0,
         ge=0,
-        description="The watermark trails now by this much (the index is eventually consistent).",
+        description="How long the snapshot waits after taking its watermark before reading (the index "
+        "is eventually consistent): every record stored before the run started is in it.",
     )
     events_topic: str = Field(default=TRAINING_EVENTS_TOPIC, validate_default=True)
     create_tables: bool = Field(

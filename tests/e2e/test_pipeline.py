@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from boto3.dynamodb.types import TypeDeserializer
 from confluent_kafka import Consumer, TopicPartition
 
 from examples import held_out_questions
@@ -29,7 +30,9 @@ from examples.demo.answers import generate_answers
 from examples.demo.pipeline import SMALL, DemoPipeline, DemoResult, Infra
 from examples.people import PlantedKind
 from libs.common.kafka import client_config, plaintext_settings
+from libs.schemas import RecordFeatures, Structure
 from libs.schemas.names import Table
+from libs.storage.items import item_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -108,6 +111,30 @@ def test_every_unique_source_record_is_stored_exactly_once(
     assert len(raw_ids["support"]) == systems.expected_records()["support"]
     stored_support = [i for i in stored if i["source"]["S"] == "support"]
     assert len(stored_support) == systems.unique_tickets()
+
+
+def test_stored_records_carry_their_features(
+    demo: tuple[DemoPipeline, DemoResult], dynamodb_client: Any
+) -> None:
+    """The sanitizer's feature step reaches DynamoDB: every stored record has its language, token count
+    under the training tokenizer and structure, as the trainer's snapshot selection reads them."""
+    pipeline, _ = demo
+    deserialize = TypeDeserializer().deserialize
+    by_source: dict[str, list[RecordFeatures]] = {}
+    for raw in scan_table(dynamodb_client, pipeline.table(Table.RECORDS)):
+        item = {key: deserialize(value) for key, value in raw.items()}
+        features = item_features(item)
+        assert features is not None, f"{item['id']} stored without features"
+        by_source.setdefault(item["source"], []).append(features)
+
+    assert set(by_source) == {"support", "app-logs", "wiki"}
+    tickets = by_source["support"]
+    assert {f.structure for f in tickets} == {Structure.QA}  # every help-desk ticket is a Q/A pair
+    assert {f.lang for f in tickets} == {"en"}
+    assert {f.structure for f in by_source["app-logs"]} == {Structure.LOG}
+    every = [f for features in by_source.values() for f in features]
+    assert all(f.tokens is not None and f.tokens > 0 for f in every)  # the training tokenizer counted them
+    assert all(0.0 <= f.quality <= 1.0 for f in every)
 
 
 def test_no_planted_personal_value_or_secret_leaves_the_sanitizer(
