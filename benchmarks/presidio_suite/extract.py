@@ -108,18 +108,10 @@ class Case:
         }
 
 
-def _fixture_entity(tree: ast.Module) -> str | None:
+def _fixture_entity(tree: ast.Module, entities: list[str] | None) -> str | None:
     """The module's ``entities`` fixture's first entity, else a fixture's ``supported_entity=``."""
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == "entities":
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Return) and sub.value is not None:
-                    try:
-                        value = ast.literal_eval(sub.value)
-                    except ValueError:
-                        continue
-                    if isinstance(value, list) and value and isinstance(value[0], str):
-                        return value[0]
+    if entities:
+        return entities[0]
     for sub in ast.walk(tree):
         if isinstance(sub, ast.keyword) and sub.arg == "supported_entity":
             if isinstance(sub.value, ast.Constant) and isinstance(sub.value.value, str):
@@ -169,8 +161,8 @@ def _spans(value: Any) -> list[list[int]] | None:
 
 def extract_file(rel: str, source_text: str, skipped: Counter[str]) -> list[Case]:
     tree = ast.parse(source_text)
-    default_entity = _fixture_entity(tree)
     fixture_entities = _fixture_entities(tree)
+    default_entity = _fixture_entity(tree, fixture_entities)
     cases: list[Case] = []
     for func in tree.body:
         if not isinstance(func, ast.FunctionDef) or not func.name.startswith("test"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,14 +37,6 @@ def sanitizer_topics(make_topic: Callable[..., str]) -> dict[str, str]:
         "output_topic": make_topic("sanitized", partitions=2),
         "dlq_topic": make_topic("sanitized-dlq"),
     }
-
-
-@pytest.fixture
-def services() -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for service in started:
-        service.stop()
 
 
 def test_collector_with_default_settings_into_the_sanitizer(

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +83,6 @@ RECORDS = [
     },
 ]
 ENGLISH = {"support:feat-1", "support:feat-2", "app-logs:feat-4"}
-
-
-@pytest.fixture
-def services() -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for service in started:
-        service.stop()
 
 
 def test_features_stored_and_a_language_filter_drops_end_to_end(

@@ -44,14 +44,6 @@ def namespaces(unique_id: str, kafka_admin: AdminClient, dynamodb_client: Any) -
                 dynamodb_client.delete_table(TableName=name)
 
 
-@pytest.fixture
-def services() -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for service in started:
-        service.stop()
-
-
 def _pipeline(
     namespace: str, kafka_bootstrap: str, dynamodb_endpoint: str, unique_id: str, folder: Path
 ) -> tuple[ServiceProcess, ServiceProcess, ServiceProcess]:
