@@ -14,6 +14,7 @@ import uvicorn
 from prometheus_client import REGISTRY
 
 from libs.common import aws
+from libs.common.auth import TokenConfigError, load_admin_token
 from libs.common.deprecations import warn_renamed_env
 from libs.common.kafka import ensure_topics, wait_for_kafka
 from libs.common.logging import configure_logging
@@ -22,7 +23,6 @@ from libs.schemas import ModelPromoted, PromotionAction
 from services.trainer.adapters.dynamodb import DatasetState, DynamoRunStore, LeaseStore
 from services.trainer.adapters.events import EventPublisher
 from services.trainer.api.app import create_app
-from services.trainer.core.auth import load_admin_token
 from services.trainer.core.config import load_config
 from services.trainer.core.errors import ConfigError
 from services.trainer.executor import RunExecutor
@@ -62,7 +62,7 @@ def main(config_file: str | Path | None = None) -> int:
         admin_token = load_admin_token(token_value, settings.admin_token_file, settings.insecure_dev)
         config = load_config(Path(config_file) if config_file else settings.config_file)
         client = dynamodb_client(settings)
-    except (ConfigError, aws.AwsCredentialsMissing) as exc:
+    except (ConfigError, TokenConfigError, aws.AwsCredentialsMissing) as exc:
         log.error("cannot start: %s", exc)
         return 2
     if not wait_for_kafka(shared):

@@ -7,7 +7,7 @@ from typing import Annotated, Final
 from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.trainer.core.auth import bearer_token, token_matches
+from libs.common.auth import bearer_token, token_matches
 from services.trainer.service import TrainerService
 
 # Who ``requested_by`` names: one admin token means one principal; none means insecure dev mode.

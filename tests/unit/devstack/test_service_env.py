@@ -9,7 +9,7 @@ from pathlib import Path
 
 from libs.devstack.settings import DevStackSettings
 from libs.devstack.stack import DevStack
-from services.trainer.core.auth import load_admin_token
+from libs.common.auth import load_admin_token
 
 
 def _stack(tmp_path: Path) -> DevStack:

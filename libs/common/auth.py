@@ -1,5 +1,6 @@
-"""The admin API's bearer token: parsing the header, comparing in constant time, and refusing to start
-with a missing or placeholder token (the only way to run without auth is an explicit insecure dev flag)."""
+"""The bearer token of tuneline's HTTP APIs (the admin API, the model server): parsing the header,
+comparing in constant time, and refusing to start with a missing or placeholder token (the only way to
+run without auth is an explicit insecure dev flag)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import hmac
 import re
 from pathlib import Path
 from typing import Final
-
-from services.trainer.core.errors import ConfigError
 
 MIN_TOKEN_LENGTH: Final = 16
 # A token made mostly of these words ("change-me-change-me", "admin-secret-2024") is a placeholder, whatever
@@ -30,6 +29,12 @@ PLACEHOLDER_WORDS: Final = (
 _WORDS: Final = re.compile("|".join(PLACEHOLDER_WORDS))
 _NOT_ALNUM: Final = re.compile("[^a-z0-9]")
 _MIN_RANDOM_PART: Final = 8
+
+
+class TokenConfigError(ValueError):
+    """The token cannot be used: missing, unreadable, empty or weak (the message never holds it)."""
+
+
 _GENERATE_HINT: Final = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
@@ -68,7 +73,7 @@ def _weakness(token: str) -> str | None:
 def load_admin_token(value: str | None, file: Path | None, insecure_dev: bool) -> str | None:
     """The admin token from ``file`` (preferred: keeps it out of the environment) or ``value``.
 
-    None means "no auth" and is only returned with ``insecure_dev``. Raises ConfigError for an
+    None means "no auth" and is only returned with ``insecure_dev``. Raises TokenConfigError for an
     unreadable or empty file, a missing token, or a weak one (never echoing the token itself); a weak
     token is refused even with ``insecure_dev``: a dev stack without auth leaves the token unset.
     """
@@ -76,18 +81,18 @@ def load_admin_token(value: str | None, file: Path | None, insecure_dev: bool) -
         try:
             token = file.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read the admin token file {file}: {exc}") from exc
+            raise TokenConfigError(f"cannot read the admin token file {file}: {exc}") from exc
         if not token:
-            raise ConfigError(f"the admin token file {file} is empty")
+            raise TokenConfigError(f"the admin token file {file} is empty")
     else:
         token = (value or "").strip()
         if not token:
             if insecure_dev:
                 return None
-            raise ConfigError(
+            raise TokenConfigError(
                 f"no admin token: set TUNELINE_ADMIN_TOKEN or TUNELINE_ADMIN_TOKEN_FILE; {_GENERATE_HINT}"
             )
     weakness = _weakness(token)
     if weakness:
-        raise ConfigError(f"the admin token is too weak: {weakness}; {_GENERATE_HINT}")
+        raise TokenConfigError(f"the admin token is too weak: {weakness}; {_GENERATE_HINT}")
     return token

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from services.trainer.core.auth import bearer_token, load_admin_token, token_matches
-from services.trainer.core.errors import ConfigError
+from libs.common.auth import TokenConfigError, bearer_token, load_admin_token, token_matches
 
 STRONG = secrets.token_urlsafe(32)
 
@@ -64,17 +63,17 @@ def test_the_file_wins_over_the_value(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_or_empty_file_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(TokenConfigError, match="cannot read"):
         load_admin_token(STRONG, tmp_path / "missing", insecure_dev=True)
     empty = tmp_path / "empty"
     empty.write_text("\n")
-    with pytest.raises(ConfigError, match="empty"):
+    with pytest.raises(TokenConfigError, match="empty"):
         load_admin_token(STRONG, empty, insecure_dev=True)
 
 
 @pytest.mark.parametrize("value", [None, "", "   "])
 def test_a_missing_token_is_refused_unless_insecure_dev(value: str | None) -> None:
-    with pytest.raises(ConfigError, match="no admin token"):
+    with pytest.raises(TokenConfigError, match="no admin token"):
         load_admin_token(value, None, insecure_dev=False)
     assert load_admin_token(value, None, insecure_dev=True) is None
 
@@ -95,17 +94,17 @@ def test_a_missing_token_is_refused_unless_insecure_dev(value: str | None) -> No
 )
 def test_weak_tokens_are_refused_without_echoing_them(weak: str, tmp_path: Path) -> None:
     for insecure_dev in (False, True):
-        with pytest.raises(ConfigError, match="too weak") as caught:
+        with pytest.raises(TokenConfigError, match="too weak") as caught:
             load_admin_token(weak, None, insecure_dev=insecure_dev)
         assert weak not in str(caught.value)
     path = tmp_path / "token"
     path.write_text(weak)
-    with pytest.raises(ConfigError, match="too weak"):
+    with pytest.raises(TokenConfigError, match="too weak"):
         load_admin_token(None, path, insecure_dev=False)
 
 
 def test_a_token_with_inner_whitespace_is_refused() -> None:
-    with pytest.raises(ConfigError, match="whitespace"):
+    with pytest.raises(TokenConfigError, match="whitespace"):
         load_admin_token(f"{STRONG[:20]} {STRONG[20:]}", None, insecure_dev=False)
 
 
