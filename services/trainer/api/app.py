@@ -11,10 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, Counter
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from libs.common.asgi import BodyLimit, RequestMetrics
 from services.trainer.api.deps import require_admin
 from services.trainer.api.routes import UNAUTHORIZED, ops_router, router
 from services.trainer.core.errors import ConfigError, InvalidTransition, RunNotFound, UnknownDataset
@@ -134,7 +133,7 @@ def create_app(
         ["dataset", "action"],
         registry=app.state.metrics_registry,
     )
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, reject=_too_large)
     app.add_middleware(RequestMetrics, requests=requests)  # outermost: counts every response
     return app
 
@@ -198,57 +197,5 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal_error", "unexpected error; see the trainer's logs")
 
 
-class RequestMetrics:
-    """``tuneline_trainer_api_requests_total{route,status}``; route is the template, never the raw path."""
-
-    def __init__(self, app: ASGIApp, requests: Counter) -> None:
-        self.app = app
-        self.requests = requests
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            route = scope.get("route")
-            label = getattr(route, "path", None) or "unmatched"
-            self.requests.labels(route=label, status=str(status)).inc()
-
-
-class BodyLimit:
-    """413 (as a JSON error) for a request body over ``max_bytes``, declared or streamed."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        too_large = f"the body is larger than {self.max_bytes} bytes"
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await error_response(413, "payload_too_large", too_large)(scope, receive, send)
-            return
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:  # reaches _http_error through the route's body parsing
-                raise HTTPException(413, too_large)
-            return message
-
-        await self.app(scope, limited, send)
+def _too_large(message: str) -> JSONResponse:
+    return error_response(413, "payload_too_large", message)
