@@ -15,10 +15,13 @@ from libs import cli_tools
 from services.collector import cli as collector
 from services.evaluator import cli as evaluator
 from services.sanitizer import cli as sanitizer
+from services.server import cli as server
 from services.trainer import cli as trainer
 from services.writer import cli as writer
 
-SERVICES = {module.app.info.name: module for module in (collector, sanitizer, writer, trainer, evaluator)}
+SERVICES = {
+    module.app.info.name: module for module in (collector, sanitizer, writer, trainer, evaluator, server)
+}
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="tuneline: internal data to a fine-tuned LLM."

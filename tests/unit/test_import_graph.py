@@ -23,7 +23,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).parents[2]
-SERVICES = ("collector", "sanitizer", "writer", "trainer", "evaluator")
+SERVICES = ("collector", "sanitizer", "writer", "trainer", "evaluator", "server")
 FIRST_PARTY = ("libs", "services")
 
 
@@ -285,11 +285,12 @@ def test_a_service_needs_only_its_extra(service: str) -> None:
 
 
 def test_a_service_extra_brings_no_other_service_stack() -> None:
-    """The evaluator runs models and the PII detector, not Faust, Ray or DeepSpeed; the Kafka-to-DynamoDB
-    services need no ML stack."""
+    """The evaluator runs models and the PII detector, not Faust, Ray or DeepSpeed; the model server runs
+    models behind an HTTP API, nothing else; the Kafka-to-DynamoDB services need no ML stack."""
     stacks = {
         "sanitizer": {"faust-streaming", "aiokafka", "rocksdict"},
-        "trainer": {"ray", "deepspeed", "fastapi"},
+        "trainer": {"ray", "deepspeed"},
+        "http": {"fastapi", "uvicorn"},
         "models": {"torch", "transformers", "peft"},
         "pii": {"presidio-analyzer", "spacy"},
     }
@@ -297,8 +298,9 @@ def test_a_service_extra_brings_no_other_service_stack() -> None:
         "collector": set(),
         "writer": set(),
         "sanitizer": {"sanitizer", "pii"},
-        "trainer": {"trainer", "models"},
+        "trainer": {"trainer", "models", "http"},
         "evaluator": {"models", "pii"},
+        "server": {"models", "http"},
     }
     for service, stacks_allowed in allowed.items():
         installed = installed_with(service)

@@ -140,10 +140,9 @@ class ModelRunner:
 
     def prompt_text(self, example: EvalExample) -> str:
         """The text a pair's response follows, in the trainer's format (chat template or plain)."""
-        if getattr(self.tok, "chat_template", None):
-            messages = [{"role": "user", "content": example.prompt or ""}]
-            return str(self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-        return f"{self.tok.bos_token or ''}### Prompt:\n{example.prompt}\n\n### Response:\n"
+        from libs.training_data.render import generation_prompt
+
+        return generation_prompt([{"role": "user", "content": example.prompt or ""}], self.tok)
 
     # -- scoring -----------------------------------------------------------------------------------
 

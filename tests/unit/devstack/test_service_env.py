@@ -7,9 +7,9 @@ import stat
 import subprocess
 from pathlib import Path
 
+from libs.common.auth import load_admin_token
 from libs.devstack.settings import DevStackSettings
 from libs.devstack.stack import DevStack
-from libs.common.auth import load_admin_token
 
 
 def _stack(tmp_path: Path) -> DevStack:
