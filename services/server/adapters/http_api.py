@@ -57,18 +57,23 @@ ERROR_TYPES: Final = {
 
 
 def openai_error(
-    status: int, message: str, code: str, param: str | None = None, **headers: str
+    status: int, message: str, code: str, param: str | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     kind = ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
-    return JSONResponse(error_body(message, kind, code, param), status_code=status, headers=headers or None)
+    return JSONResponse(error_body(message, kind, code, param), status_code=status, headers=headers)
 
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, message: str, code: str, param: str | None = None, **headers: str
+        self,
+        status: int,
+        message: str,
+        code: str,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
-        self.response = openai_error(status, message, code, param, **headers)
+        self.response = openai_error(status, message, code, param, headers)
 
 
 def create_app(
@@ -92,7 +97,10 @@ def create_app(
     def authorized(request: Request) -> None:
         if token is not None and not token_matches(bearer_token(request.headers.get("authorization")), token):
             raise ApiError(
-                401, "missing or invalid bearer token", "invalid_api_key", WWW_Authenticate="Bearer"
+                401,
+                "missing or invalid bearer token",
+                "invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
             )
 
     def resolve(name: str) -> tuple[str, str | None]:
@@ -122,7 +130,7 @@ def create_app(
                 429,
                 f"{max_concurrent} requests are in flight; retry shortly",
                 "too_many_requests",
-                Retry_After="1",
+                headers={"Retry-After": "1"},
             )
         stack = ExitStack()
         try:
