@@ -88,6 +88,10 @@ class LogSourceConfig(SourceBase):
     start_at: Literal["beginning", "end"] = Field(
         default="beginning", description="Where to start in a file seen for the first time."
     )
+    follow_symlinks: bool = Field(
+        default=False,
+        description="Read symlinks' targets; off, a link matching a glob is skipped (it may point anywhere).",
+    )
     read_chunk_bytes: int = Field(default=1 << 20, ge=4096)
     max_line_bytes: int = Field(default=1 << 20, ge=1024, description="Longer lines are split.")
 
