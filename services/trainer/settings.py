@@ -20,8 +20,13 @@ RENAMED_ENV: Final = {"TUNELINE_TRAINER_CONFIG": "TUNELINE_TRAINER_CONFIG_FILE"}
 
 
 class TrainerSettings(BaseSettings):
+    # hide_input_in_errors: an error must not print the admin token it was given.
     model_config = SettingsConfigDict(
-        env_prefix="TUNELINE_TRAINER_", frozen=True, extra="ignore", populate_by_name=True
+        env_prefix="TUNELINE_TRAINER_",
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,
     )
 
     config_file: Path = Field(
