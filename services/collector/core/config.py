@@ -34,6 +34,11 @@ class SqlSourceConfig(SourceBase):
     lag_s: float = Field(
         default=0.0, ge=0, description="Only read rows whose timestamp cursor is older than this."
     )
+    cursor_type: Literal["auto", "timestamp"] = Field(
+        default="auto",
+        description="auto: as the column is declared; timestamp: the cursor holds timestamps whatever its "
+        "declared type (SQLite TEXT with ISO 8601 values), so 'lag_s' applies.",
+    )
     cursor_timezone: Literal["naive_utc", "aware"] = Field(
         default="naive_utc", description="How timestamp cursors are stored (query mode; tables reflect it)."
     )
