@@ -46,6 +46,11 @@ class TrainerSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("TUNELINE_ADMIN_TOKEN_FILE", "TUNELINE_TRAINER_ADMIN_TOKEN_FILE"),
     )
+    api_docs: bool = Field(
+        default=False,
+        description="Serve /docs and /redoc (their pages load Swagger UI and ReDoc from a CDN); "
+        "/openapi.json is always served.",
+    )
     insecure_dev: bool = Field(default=False, description="Serve the admin API without a token (dev only).")
     model_store: str = Field(
         default_factory=lambda: str(home_path("models")),
