@@ -250,6 +250,17 @@ def test_bad_overrides_name_the_field(client: TestClient, store: InMemoryRunStor
     assert store.list() == []
 
 
+def test_a_base_model_off_the_allow_list_is_a_422_and_starts_nothing(
+    client: TestClient, store: InMemoryRunStore
+) -> None:
+    response = submit(client, {"dataset": "docs", "overrides": {"base_model": "/root/.ssh"}})
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "invalid_overrides"
+    assert error["message"].startswith("overrides: base_model '/root/.ssh' is not allowed")
+    assert store.list() == []
+
+
 def test_unknown_override_fields_are_refused(client: TestClient) -> None:
     response = submit(client, {"dataset": "docs", "overrides": {"lora": {"rank": 4}}})
     assert response.status_code == 422
