@@ -143,7 +143,15 @@ class LogFileSource:
         path may have been swapped in between); O_NONBLOCK keeps that open from waiting on a FIFO.
         """
         follow = self.config.follow_symlinks
-        info = os.stat(path) if follow else os.lstat(path)
+        try:
+            info = os.stat(path) if follow else os.lstat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symlink loop
+                self._skip(path, stat.S_IFLNK)
+                return None
+            raise
+        if stat.S_ISDIR(info.st_mode):
+            return None  # a glob matching a folder is common: skipped quietly, as before
         if not stat.S_ISREG(info.st_mode):
             self._skip(path, info.st_mode)
             return None

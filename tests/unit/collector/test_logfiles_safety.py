@@ -80,3 +80,12 @@ def test_a_fifo_behind_a_symlink_is_skipped_even_when_following(tmp_path: Path, 
             pass
         pytest.fail("the source blocked on a FIFO")
     assert sorted(result[0]) == ["ordinary line", "root:secret"]
+
+
+def test_a_folder_is_skipped_quietly_and_a_symlink_loop_is_skipped(
+    tmp_path: Path, logs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (logs / "archive").mkdir()
+    (logs / "loop.log").symlink_to(logs / "loop.log")
+    assert sorted(_contents(_source(tmp_path, follow_symlinks=True))) == ["ordinary line", "root:secret"]
+    assert [Path(r.path).name for r in caplog.records] == ["loop.log"]  # type: ignore[attr-defined]
