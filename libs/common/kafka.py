@@ -67,8 +67,8 @@ def client_config(shared: SharedSettings, extra: Mapping[str, Any] | None = None
         if shared.kafka_ssl_cert_file is not None and shared.kafka_ssl_key_file is not None:
             config["ssl.certificate.location"] = str(shared.kafka_ssl_cert_file)
             config["ssl.key.location"] = str(shared.kafka_ssl_key_file)
-            if shared.kafka_ssl_key_password is not None:
-                config["ssl.key.password"] = shared.kafka_ssl_key_password.get_secret_value()
+            if (key_password := shared.kafka_ssl_key_password_value()) is not None:
+                config["ssl.key.password"] = key_password
         config["ssl.endpoint.identification.algorithm"] = (
             "https" if shared.kafka_ssl_verify_hostname else "none"
         )

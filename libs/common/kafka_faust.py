@@ -28,11 +28,10 @@ def ssl_context(shared: SharedSettings) -> ssl.SSLContext:
         cafile=str(shared.kafka_ssl_ca_file) if shared.kafka_ssl_ca_file is not None else None,
     )
     if shared.kafka_ssl_cert_file is not None and shared.kafka_ssl_key_file is not None:
-        password = shared.kafka_ssl_key_password
         context.load_cert_chain(
             shared.kafka_ssl_cert_file,
             shared.kafka_ssl_key_file,
-            password=password.get_secret_value() if password is not None else None,
+            password=shared.kafka_ssl_key_password_value(),
         )
     context.check_hostname = shared.kafka_ssl_verify_hostname
     context.verify_mode = ssl.CERT_REQUIRED

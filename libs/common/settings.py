@@ -17,9 +17,10 @@ from mounted files (``*_FILE``) instead of the environment.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,29 @@ def _secret(value: SecretStr | None, file: Path | None) -> str | None:
     return None
 
 
+def secrets_from_files(data: Any, secrets: Mapping[str, str]) -> Any:
+    """Put the content of each secret's mounted file (field ``<name>_file``) in the field ``<name>``.
+
+    For the ``mode="before"`` validator of a settings class whose secrets are checked at start (a key's
+    length): ``secrets`` maps each field to its variable, named in errors. Errors name the file, never
+    its content.
+    """
+    if not isinstance(data, dict):
+        return data
+    for name, variable in secrets.items():
+        path = data.get(f"{name}_file")
+        if path is None or path == "":
+            continue
+        if data.get(name) not in (None, ""):
+            raise ValueError(f"set {variable} or {variable}_FILE, not both")
+        try:
+            data = {**data, name: Path(path).read_text(encoding="utf-8").strip()}
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ValueError(f"cannot read {variable}_FILE {path}: {reason}") from None
+    return data
+
+
 def check_kafka_security(s: SharedSettings) -> None:
     """Raise ``KafkaSettingsError`` for combinations that could only fail later, at the broker."""
     problems: list[str] = []
@@ -57,6 +81,10 @@ def check_kafka_security(s: SharedSettings) -> None:
     if s.kafka_oauth_client_secret is not None and s.kafka_oauth_client_secret_file is not None:
         problems.append(
             "set TUNELINE_KAFKA_OAUTH_CLIENT_SECRET or TUNELINE_KAFKA_OAUTH_CLIENT_SECRET_FILE, not both"
+        )
+    if s.kafka_ssl_key_password is not None and s.kafka_ssl_key_password_file is not None:
+        problems.append(
+            "set TUNELINE_KAFKA_SSL_KEY_PASSWORD or TUNELINE_KAFKA_SSL_KEY_PASSWORD_FILE, not both"
         )
     if sasl and s.kafka_sasl_mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
         if not s.kafka_sasl_username:
@@ -88,6 +116,7 @@ def check_kafka_security(s: SharedSettings) -> None:
     secret_files = {
         "TUNELINE_KAFKA_SASL_PASSWORD_FILE": s.kafka_sasl_password_file,
         "TUNELINE_KAFKA_OAUTH_CLIENT_SECRET_FILE": s.kafka_oauth_client_secret_file,
+        "TUNELINE_KAFKA_SSL_KEY_PASSWORD_FILE": s.kafka_ssl_key_password_file,
     }
     for name, path in {**tls_files, **secret_files}.items():
         if path is not None and not path.is_file():
@@ -123,6 +152,9 @@ class SharedSettings(BaseSettings):
     kafka_ssl_cert_file: Path | None = Field(default=None, description="PEM client certificate (mTLS).")
     kafka_ssl_key_file: Path | None = Field(default=None, description="PEM private key of the client cert.")
     kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_key_password_file: Path | None = Field(
+        default=None, description="A mounted file holding the client key's password."
+    )
     kafka_ssl_verify_hostname: bool = Field(
         default=True, description="Check that the broker's certificate names the host connected to."
     )
@@ -191,6 +223,9 @@ class SharedSettings(BaseSettings):
 
     def kafka_oauth_client_secret_value(self) -> str | None:
         return _secret(self.kafka_oauth_client_secret, self.kafka_oauth_client_secret_file)
+
+    def kafka_ssl_key_password_value(self) -> str | None:
+        return _secret(self.kafka_ssl_key_password, self.kafka_ssl_key_password_file)
 
     def in_namespace(self, name: str) -> str:
         """A topic, group or app id name inside this pipeline's namespace."""

@@ -16,7 +16,7 @@ from libs.common.ops import OpsServer
 from libs.schemas.names import raw_topic
 from services.collector.adapters.kafka import OffsetStore, producer_config
 from services.collector.core.errors import CollectorError
-from services.collector.runner import SourceRunner
+from services.collector.runner import SourceRunner, sources_ready
 from services.collector.settings import get_settings
 from services.collector.sources import build_source, load_sources
 
@@ -68,9 +68,9 @@ def main(config_file: str | Path | None = None) -> int:
     ]
 
     def ready() -> tuple[bool, str]:
-        dead = [t.name for t in threads if not t.is_alive()]
-        if dead:
-            return False, f"stopped: {dead}"
+        running, reason = sources_ready(runners, threads)
+        if not running:
+            return False, reason
         return kafka_answers(shared), "kafka"
 
     ops = OpsServer(settings.http_port, ready=ready).start()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -21,6 +22,7 @@ from libs.schemas.records import RECORD_SCHEMA_VERSION
 from services.collector import metrics
 from services.collector.adapters.kafka import checkpoint_message
 from services.collector.core.checkpoint import OffsetTracker
+from services.collector.core.errors import ConfigError
 from services.collector.core.items import Checkpoint, Emit, Reject
 from services.collector.core.source import Source
 
@@ -66,6 +68,7 @@ class SourceRunner:
         self._checkpoint_in_flight = False
         self._last_barrier = time.monotonic()
         self.acked_total = 0  # records the broker has acknowledged since start
+        self.failure: str | None = None  # why the source stopped for good (a configuration error)
 
     # -- the loop -------------------------------------------------------------------------------------
 
@@ -82,6 +85,17 @@ class SourceRunner:
                     failures = 0
                     self._set_health(True)
                     stop.wait(self._poll_interval_s)
+                except ConfigError as exc:
+                    # Retrying cannot fix the configuration: stop this source (the others go on) and
+                    # say why on /readyz instead of backing off forever while looking healthy.
+                    self.failure = f"{type(exc).__name__}: {exc}"
+                    self._set_health(False)
+                    metrics.ERRORS.labels(self.name).inc()
+                    log.error(
+                        "source stopped: its configuration cannot work (fix it and restart)",
+                        extra={"source": self.name, "error": self.failure},
+                    )
+                    break
                 except Exception as exc:  # noqa: BLE001 - one failing source must never stop the others
                     failures += 1
                     self._set_health(False)
@@ -205,3 +219,14 @@ class SourceRunner:
             self.source.close()
         except Exception as exc:  # noqa: BLE001 - closing a broken source must not mask the original error
             log.warning("closing the source failed", extra={"source": self.name, "error": str(exc)})
+
+
+def sources_ready(runners: Sequence[SourceRunner], threads: Sequence[threading.Thread]) -> tuple[bool, str]:
+    """/readyz for the sources: not ready while any source stopped, with its reason when it has one."""
+    failed = [f"source {r.name!r}: {r.failure}" for r in runners if r.failure is not None]
+    if failed:
+        return False, "; ".join(failed)
+    dead = [t.name for t in threads if not t.is_alive()]
+    if dead:
+        return False, f"stopped: {dead}"
+    return True, "sources running"

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.common.paths import config_path, home_path
-from libs.common.settings import SharedSettings, get_shared_settings, in_namespace
+from libs.common.settings import SharedSettings, get_shared_settings, in_namespace, secrets_from_files
 from libs.schemas import SANITIZED_DLQ_TOPIC, SANITIZED_RECORDS_TOPIC, raw_topic_pattern
 
 PLACEHOLDER_KEY: Final = "dev-only-pseudonym-key-change-me"
@@ -21,8 +21,13 @@ RENAMED_ENV: Final = {"TUNELINE_SANITIZER_POLICIES_FILE": "TUNELINE_SANITIZER_CO
 
 
 class SanitizerSettings(BaseSettings):
+    # hide_input_in_errors: a model-level error would otherwise print every input, keys included.
     model_config = SettingsConfigDict(
-        env_prefix="TUNELINE_SANITIZER_", frozen=True, extra="ignore", populate_by_name=True
+        env_prefix="TUNELINE_SANITIZER_",
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,
     )
 
     http_port: int = Field(default=8082, description="Health, readiness and metrics endpoints.")
@@ -37,11 +42,17 @@ class SanitizerSettings(BaseSettings):
     pseudonym_key: SecretStr = Field(
         default=SecretStr(PLACEHOLDER_KEY), description="HMAC key of the pseudonyms (32+ bytes)."
     )
+    pseudonym_key_file: Path | None = Field(
+        default=None, description="A mounted file holding the pseudonym key (instead of the variable)."
+    )
     pseudonym_key_id: str = Field(
         default="k1", pattern=r"^[A-Za-z0-9._-]{1,64}$", description="Recorded on every record."
     )
     encryption_key: SecretStr | None = Field(
         default=None, description="AES key (16, 24 or 32 bytes) for the `encrypt` operator."
+    )
+    encryption_key_file: Path | None = Field(
+        default=None, description="A mounted file holding the AES key (instead of the variable)."
     )
 
     # Names below are put inside TUNELINE_NAMESPACE (default or set); input_pattern is a regex and is
@@ -124,6 +135,17 @@ class SanitizerSettings(BaseSettings):
     @classmethod
     def _namespaced_inputs(cls, topics: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(in_namespace(topic) for topic in topics)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys_from_files(cls, data: Any) -> Any:
+        return secrets_from_files(
+            data,
+            {
+                "pseudonym_key": "TUNELINE_SANITIZER_PSEUDONYM_KEY",
+                "encryption_key": "TUNELINE_SANITIZER_ENCRYPTION_KEY",
+            },
+        )
 
     @model_validator(mode="after")
     def _real_keys_outside_dev(self) -> SanitizerSettings:

@@ -99,7 +99,9 @@ def main(config_file: str | Path | None = None) -> int:
     executor.start()
     if settings.scheduler_enabled:
         scheduler.start()
-    app = create_app(service, admin_token, readiness=lambda: executor.healthy, registry=REGISTRY)
+    app = create_app(
+        service, admin_token, readiness=lambda: executor.healthy, registry=REGISTRY, docs=settings.api_docs
+    )
     log.info("trainer listening", extra={"host": settings.http_host, "port": settings.http_port,
                                           "datasets": [d.name for d in config.datasets]})  # fmt: skip
     # uvicorn re-raises the SIGTERM it handled once it has shut down; with Python's default handler the

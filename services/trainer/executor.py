@@ -27,6 +27,7 @@ from libs.schemas.events import RunStatus, TrainingCompleted
 from services.trainer import metrics
 from services.trainer.adapters.dynamodb import DatasetState, DynamoRunStore, LeaseStore
 from services.trainer.adapters.events import EventPublisher
+from services.trainer.core.environment import job_environment
 from services.trainer.core.runs import Progress, RunRecord, RunState
 from services.trainer.job import RESULT_FILE
 
@@ -147,7 +148,7 @@ class RunExecutor:
                 stdout=job_log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: cancel kills Ray and every worker with it
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=job_environment(os.environ, {"PYTHONUNBUFFERED": "1"}),  # no admin token, no keys
             )
         self.active = ActiveJob(started, process, log_path, time.monotonic(), time.monotonic())
         metrics.RUNS_STARTED.labels(run.dataset, run.reason.value).inc()

@@ -20,8 +20,13 @@ RENAMED_ENV: Final = {"TUNELINE_TRAINER_CONFIG": "TUNELINE_TRAINER_CONFIG_FILE"}
 
 
 class TrainerSettings(BaseSettings):
+    # hide_input_in_errors: an error must not print the admin token it was given.
     model_config = SettingsConfigDict(
-        env_prefix="TUNELINE_TRAINER_", frozen=True, extra="ignore", populate_by_name=True
+        env_prefix="TUNELINE_TRAINER_",
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,
     )
 
     config_file: Path = Field(
@@ -40,6 +45,11 @@ class TrainerSettings(BaseSettings):
     admin_token_file: Path | None = Field(
         default=None,
         validation_alias=AliasChoices("TUNELINE_ADMIN_TOKEN_FILE", "TUNELINE_TRAINER_ADMIN_TOKEN_FILE"),
+    )
+    api_docs: bool = Field(
+        default=False,
+        description="Serve /docs and /redoc (their pages load Swagger UI and ReDoc from a CDN); "
+        "/openapi.json is always served.",
     )
     insecure_dev: bool = Field(default=False, description="Serve the admin API without a token (dev only).")
     model_store: str = Field(

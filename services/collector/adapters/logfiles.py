@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import glob
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from pydantic import JsonValue
 
@@ -60,6 +63,7 @@ class LogFileSource:
         self._parser: Parser = _parser(config)
         self._offsets: dict[str, int] = {}
         self._tails: dict[str, _Tail] = {}
+        self._skipped: set[str] = set()  # paths already warned about, so a pass does not repeat it
 
     def open(self, checkpoint: Checkpoint) -> None:
         self._offsets = {}
@@ -115,10 +119,13 @@ class LogFileSource:
             ):
                 continue
             try:
-                with open(path, "rb") as handle:
+                handle = self._open(path)
+                if handle is None:
+                    continue
+                with handle:
                     size = os.fstat(handle.fileno()).st_size
                     head = handle.read(self.config.fingerprint_bytes)
-            except (FileNotFoundError, IsADirectoryError):
+            except FileNotFoundError:
                 continue  # rotated away between the glob and the open: next pass sees its new name
             except PermissionError as exc:
                 raise SourceUnavailable(f"source {self.name!r}: cannot read {path}: {exc.strerror}") from exc
@@ -127,10 +134,59 @@ class LogFileSource:
                 observed.append(ObservedFile(path, fp, size))
         return observed
 
+    def _open(self, path: str) -> BinaryIO | None:
+        """The file at ``path`` opened for reading if it is a regular file, else None (with a warning).
+
+        A glob can match a FIFO (its open blocks until a writer comes), a device, or a symlink to any
+        file the process may read; only regular files are read, and symlinks only when configured.
+        Checked before the open (so a device is never opened) and again on the open descriptor (the
+        path may have been swapped in between); O_NONBLOCK keeps that open from waiting on a FIFO.
+        """
+        follow = self.config.follow_symlinks
+        try:
+            info = os.stat(path) if follow else os.lstat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symlink loop
+                self._skip(path, stat.S_IFLNK)
+                return None
+            raise
+        if stat.S_ISDIR(info.st_mode):
+            return None  # a glob matching a folder is common: skipped quietly, as before
+        if not stat.S_ISREG(info.st_mode):
+            self._skip(path, info.st_mode)
+            return None
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        if not follow:
+            flags |= os.O_NOFOLLOW
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # became a symlink since the lstat
+                self._skip(path, stat.S_IFLNK)
+                return None
+            raise
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            self._skip(path, mode)
+            return None
+        self._skipped.discard(path)
+        return os.fdopen(fd, "rb")
+
+    def _skip(self, path: str, mode: int) -> None:
+        if path not in self._skipped:
+            self._skipped.add(path)
+            log.warning(
+                "skipping a path that is not a regular file",
+                extra={"source": self.name, "path": path, "file_type": _file_type(mode)},
+            )
+
     def _read(self, fp: str, tail: _Tail) -> Iterator[Item]:
         try:
-            handle = open(tail.path, "rb")  # noqa: SIM115 - closed below; the generator may pause
+            handle = self._open(tail.path)  # closed below; the generator may pause
         except FileNotFoundError:
+            return
+        if handle is None:
             return
         got_data = False
         try:
@@ -170,6 +226,20 @@ class LogFileSource:
             metadata["decode_errors"] = True
         content = self._template.render(parsed.fields) if self._template else parsed.content
         return self._factory.build(f"{fp}:{entry.start}", content, parsed.fields, metadata, position)
+
+
+def _file_type(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "symlink (follow_symlinks is off)"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "other"
 
 
 def _parser(config: LogSourceConfig) -> Parser:

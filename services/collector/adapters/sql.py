@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -40,6 +41,7 @@ class SqlSource:
         self._plan: CursorPlan | None = None
         self._aware = config.cursor_timezone == "aware"
         self._last: tuple[Any, ...] | None = None
+        self._text_timestamps = False  # a timestamp cursor stored as text (cursor_type: timestamp)
         self._label = config.table or "query"
 
     # -- opening: reflect the table, check the columns, restore the cursor --------------------------
@@ -82,11 +84,21 @@ class SqlSource:
             missing = [c for c in needed if c not in table.c]
             if missing:
                 raise ConfigError(f"source {self.name!r}: table {config.table} has no column(s) {missing}")
-            if config.lag_s > 0:
-                cursor_type = table.c[cursor].type
-                if not isinstance(cursor_type, sa.DateTime):
-                    raise ConfigError(f"source {self.name!r}: 'lag_s' needs a timestamp cursor")
-                self._aware = bool(cursor_type.timezone)
+            declared = table.c[cursor].type
+            if isinstance(declared, sa.DateTime):
+                self._aware = bool(declared.timezone)
+            elif config.cursor_type == "timestamp":
+                if not isinstance(declared, sa.String):
+                    raise ConfigError(
+                        f"source {self.name!r}: cursor_type: timestamp needs a timestamp or text column; "
+                        f"{cursor} is {declared}"
+                    )
+                self._text_timestamps = True
+            elif config.lag_s > 0:
+                raise ConfigError(
+                    f"source {self.name!r}: 'lag_s' needs a timestamp cursor; {cursor} is declared "
+                    f"{declared}: if it holds ISO 8601 timestamps, set 'cursor_type: timestamp'"
+                )
             selectable: sa.FromClause = sa.select(*(table.c[c] for c in needed)).subquery("src")
         else:
             key = tuple(config.key)
@@ -94,6 +106,8 @@ class SqlSource:
             if not cursor:
                 raise ConfigError(f"source {self.name!r}: set 'cursor' (the key has several columns)")
             columns: list[sa.ColumnClause[Any]] = [sa.column(c) for c in dict.fromkeys((cursor, *key))]
+            # a query's column types are unknown: compared as timestamps only when declared so
+            self._text_timestamps = config.cursor_type == "timestamp"
             assert config.query is not None  # noqa: S101 - guaranteed by the config validator
             selectable = sa.text(config.query).columns(*columns).subquery("src")
         return selectable, CursorPlan(cursor, key)
@@ -127,7 +141,7 @@ class SqlSource:
             if self._last is not None:
                 stmt = stmt.where(_after(order, self._last, self._engine.dialect.name))
             if upper is not None:
-                stmt = stmt.where(src.c[plan.cursor] <= upper)
+                stmt = stmt.where(self._at_most(src.c[plan.cursor], upper))
             stmt = stmt.order_by(*order).limit(self.config.batch_size)
             try:
                 with self._engine.connect() as conn:
@@ -147,6 +161,19 @@ class SqlSource:
                 self._last = order_values
             if len(rows) < self.config.batch_size:
                 return
+
+    def _at_most(self, cursor: sa.ColumnElement[Any], bound: dt.datetime) -> sa.ColumnElement[bool]:
+        """``cursor <= bound``; a text cursor is compared as a timestamp, not as text (``T`` or a space,
+        an offset or none: the same instant in other spellings would compare out of order)."""
+        if not self._text_timestamps:
+            return cursor <= bound
+        assert self._engine is not None  # noqa: S101
+        if self._engine.dialect.name == "sqlite":
+            # strftime reads every ISO 8601 spelling, offsets included, as UTC text with milliseconds
+            utc = bound.astimezone(dt.UTC) if bound.tzinfo else bound
+            text = utc.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
+            return sa.func.strftime("%Y-%m-%d %H:%M:%f", cursor) <= text
+        return sa.cast(cursor, sa.DateTime(timezone=self._aware)) <= bound
 
     def _item(
         self, columns: list[str], values: Sequence[Any], key_values: list[Any], order_values: tuple[Any, ...]

@@ -34,6 +34,11 @@ class SqlSourceConfig(SourceBase):
     lag_s: float = Field(
         default=0.0, ge=0, description="Only read rows whose timestamp cursor is older than this."
     )
+    cursor_type: Literal["auto", "timestamp"] = Field(
+        default="auto",
+        description="auto: as the column is declared; timestamp: the cursor holds timestamps whatever its "
+        "declared type (SQLite TEXT with ISO 8601 values), so 'lag_s' applies.",
+    )
     cursor_timezone: Literal["naive_utc", "aware"] = Field(
         default="naive_utc", description="How timestamp cursors are stored (query mode; tables reflect it)."
     )
@@ -87,6 +92,10 @@ class LogSourceConfig(SourceBase):
     )
     start_at: Literal["beginning", "end"] = Field(
         default="beginning", description="Where to start in a file seen for the first time."
+    )
+    follow_symlinks: bool = Field(
+        default=False,
+        description="Read symlinks' targets; off, a link matching a glob is skipped (it may point anywhere).",
     )
     read_chunk_bytes: int = Field(default=1 << 20, ge=4096)
     max_line_bytes: int = Field(default=1 << 20, ge=1024, description="Longer lines are split.")

@@ -38,7 +38,7 @@ Start, follow and cancel fine-tuning runs; list the trained models; see each dat
 with its audit history, promote a model by hand or roll back; read the evaluator's reports.
 
 **Auth**: every `/v1` route needs `Authorization: Bearer <admin token>` (401 otherwise).
-`/healthz`, `/readyz`, `/metrics` and the docs need none: keep the port inside the cluster.
+`/healthz`, `/readyz`, `/metrics` and the OpenAPI spec need none: keep the port inside the cluster.
 
 **Idempotency**: send an `Idempotency-Key` header with `POST /v1/trainings` to retry safely. The first
 request with a key creates the run (202); any later one returns that run (200, `Idempotent-Replayed: true`)
@@ -93,10 +93,13 @@ def create_app(
     admin_token: str | None,
     readiness: Callable[[], bool] = lambda: True,
     registry: CollectorRegistry | None = None,
+    docs: bool = False,
 ) -> FastAPI:
     """The admin API. ``admin_token`` None runs without auth (insecure dev mode, warned about once).
 
     Metrics go to ``registry``, a fresh one when None (so that many apps can live in one process).
+    ``docs`` serves ``/docs`` and ``/redoc``: FastAPI's pages load their JavaScript from a CDN, so they
+    are off unless asked for; ``/openapi.json`` is always served.
     """
     if admin_token is None:
         log.warning("admin API running WITHOUT authentication (insecure dev mode)")
@@ -104,6 +107,8 @@ def create_app(
         title="tuneline trainer admin API",
         version="1",
         description=DESCRIPTION,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     app.state.service = service
     app.state.admin_token = admin_token

@@ -126,6 +126,11 @@ class DatasetPolicy(_Config):
 class TrainerConfig(_Config):
     defaults: TrainingConfig = TrainingConfig()
     datasets: list[DatasetPolicy] = Field(default_factory=list)
+    base_models: list[str] = Field(
+        default_factory=list,
+        description="Base models a request's overrides may name (hub ids, folders), besides those this "
+        "file sets: a request never loads an arbitrary path of the trainer's machine.",
+    )
 
     @model_validator(mode="after")
     def _unique_and_valid(self) -> TrainerConfig:
@@ -149,7 +154,23 @@ class TrainerConfig(_Config):
     def training_for(self, dataset: str, overrides: dict[str, Any] | None = None) -> TrainingConfig:
         """The config of one run: defaults, then the dataset's overrides, then the request's."""
         merged = deep_merge(self.defaults.model_dump(), self.policy(dataset).training)
+        if isinstance(overrides, dict) and isinstance(overrides.get("base_model"), str):
+            self._check_base_model(overrides["base_model"])  # (not a string: refused by validation)
         return resolve_training(TrainingConfig.model_validate(merged), overrides or {}, where="overrides")
+
+    def allowed_base_models(self) -> set[str]:
+        """What a request may name: the allow-list and every model this file already sets."""
+        configured = [policy.training.get("base_model") for policy in self.datasets]
+        return {*self.base_models, self.defaults.base_model, *(m for m in configured if isinstance(m, str))}
+
+    def _check_base_model(self, requested: str) -> None:
+        # Matched exactly, never as a path: a folder's parent or a '..' spelling is not its child.
+        allowed = self.allowed_base_models()
+        if requested not in allowed:
+            raise ConfigError(
+                f"overrides: base_model {requested!r} is not allowed; choose one of {sorted(allowed)} "
+                "(add others to base_models in the trainer config)"
+            )
 
 
 def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,9 @@ import orjson
 
 from libs.common.backoff import Backoff
 from libs.schemas import DeadLetter, decode
+from services.collector.core.errors import ConfigError, SourceUnavailable
 from services.collector.core.items import Checkpoint, Emit, Item, Reject
-from services.collector.runner import SourceRunner
+from services.collector.runner import SourceRunner, sources_ready
 
 
 @dataclass
@@ -163,3 +164,42 @@ def test_a_full_producer_queue_makes_the_source_wait_instead_of_dropping() -> No
     run(ListSource(1000, stop), producer, stop)
     assert producer.buffer_errors > 0
     assert len(producer.values("raw.list")) == 999
+
+
+class MisconfiguredSource(ListSource):
+    """Fails every open the way a source whose configuration cannot work does; counts the tries."""
+
+    def open(self, checkpoint: Checkpoint) -> None:
+        super().open(checkpoint)
+        if len(self.opened_at) > 5:  # retried forever: end the test
+            self.stop.set()
+        raise ConfigError("source 'list': 'lag_s' needs a timestamp cursor")
+
+
+class FlakySource(ListSource):
+    def open(self, checkpoint: Checkpoint) -> None:
+        super().open(checkpoint)
+        if len(self.opened_at) == 1:
+            raise SourceUnavailable("source 'list': database is down")
+
+
+def test_a_configuration_error_stops_the_source_with_its_reason_instead_of_retrying() -> None:
+    stop = threading.Event()
+    source = MisconfiguredSource(10, stop)
+    runner = run(source, FakeProducer(), stop)
+    assert len(source.opened_at) == 1
+    assert runner.failure == "ConfigError: source 'list': 'lag_s' needs a timestamp cursor"
+    ready, reason = sources_ready([runner], [threading.Thread()])
+    assert not ready and "'lag_s' needs a timestamp cursor" in reason
+
+
+def test_a_transient_error_is_retried_and_leaves_the_source_ready() -> None:
+    stop = threading.Event()
+    source = FlakySource(10, stop)
+    producer = FakeProducer()
+    runner = run(source, producer, stop)
+    assert len(source.opened_at) == 2 and runner.failure is None
+    assert len(producer.values("raw.list")) == 9
+    alive = threading.Thread(target=threading.Event().wait, args=(5,), daemon=True)
+    alive.start()
+    assert sources_ready([runner], [alive]) == (True, "sources running")

@@ -16,6 +16,7 @@ from services.trainer.api.schemas import ProgressOut, RunOut
 from services.trainer.core.config import TrainerConfig
 from services.trainer.core.runs import Progress, RunRecord, RunState
 from services.trainer.service import TrainerService
+from services.trainer.settings import TrainerSettings
 from tests.unit.trainer.fakes import FakeRegistry, InMemoryRunStore
 
 TOKEN = "k3y-Zq8vN2mWx4Lr7Tb1"
@@ -104,9 +105,28 @@ def test_the_right_token_passes_whatever_the_scheme_case(client: TestClient) -> 
     assert client.get("/v1/trainings", headers={"Authorization": f"bearer {TOKEN}"}).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"])
-def test_ops_and_docs_need_no_token(client: TestClient, path: str) -> None:
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json"])
+def test_ops_and_the_spec_need_no_token(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+def test_no_docs_pages_by_default_they_would_load_javascript_from_a_cdn(
+    client: TestClient, path: str
+) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_docs_pages_when_enabled_need_no_token(store: InMemoryRunStore, registry: FakeRegistry) -> None:
+    with TestClient(create_app(make_service(store, registry), TOKEN, docs=True)) as client:
+        assert client.get("/docs").status_code == 200
+        assert client.get("/redoc").status_code == 200
+
+
+def test_the_docs_setting_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert TrainerSettings().api_docs is False
+    monkeypatch.setenv("TUNELINE_TRAINER_API_DOCS", "true")
+    assert TrainerSettings().api_docs is True
 
 
 def test_openapi_declares_bearer_auth(client: TestClient) -> None:
@@ -227,6 +247,17 @@ def test_bad_overrides_name_the_field(client: TestClient, store: InMemoryRunStor
     error = error_of(response)
     assert error["code"] == "invalid_overrides"
     assert error["message"].startswith("overrides: learning_rate: Input should be a valid number")
+    assert store.list() == []
+
+
+def test_a_base_model_off_the_allow_list_is_a_422_and_starts_nothing(
+    client: TestClient, store: InMemoryRunStore
+) -> None:
+    response = submit(client, {"dataset": "docs", "overrides": {"base_model": "/root/.ssh"}})
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "invalid_overrides"
+    assert error["message"].startswith("overrides: base_model '/root/.ssh' is not allowed")
     assert store.list() == []
 
 

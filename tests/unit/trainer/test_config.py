@@ -161,3 +161,31 @@ def test_snapshot_selection_by_feature_defaults_to_everything_and_merges_like_an
         config.training_for("support", {"select": {"structures": ["tweets"]}})
     with pytest.raises(ConfigError):
         config.training_for("support", {"select": {"lang": ["en"]}})  # a typo is not ignored
+
+
+def test_a_requested_base_model_must_be_on_the_allow_list() -> None:
+    config = TrainerConfig.model_validate(
+        {
+            "base_models": ["Qwen/Qwen2.5-0.5B", "/srv/models/llama"],
+            "datasets": [{"name": "support"}, {"name": "docs", "training": {"base_model": TINY_MODEL}}],
+        }
+    )
+    assert (
+        config.training_for("support", {"base_model": "Qwen/Qwen2.5-0.5B"}).base_model == "Qwen/Qwen2.5-0.5B"
+    )
+    assert (
+        config.training_for("support", {"base_model": "/srv/models/llama"}).base_model == "/srv/models/llama"
+    )
+    # the models the config itself names are allowed too
+    assert config.training_for("support", {"base_model": EMBEDDED_MODEL}).base_model == EMBEDDED_MODEL
+    assert config.training_for("support", {"base_model": TINY_MODEL}).base_model == TINY_MODEL
+    for path in ["/etc", "/srv/models/llama/../../../root/.cache", "someone/unvetted-model"]:
+        with pytest.raises(ConfigError, match=r"overrides: base_model .* is not allowed.*base_models"):
+            config.training_for("support", {"base_model": path})
+
+
+def test_without_an_allow_list_a_request_can_only_name_the_configured_models() -> None:
+    config = TrainerConfig.model_validate({"datasets": [{"name": "support"}]})
+    assert config.training_for("support", {"base_model": EMBEDDED_MODEL}).base_model == EMBEDDED_MODEL
+    with pytest.raises(ConfigError, match="not allowed"):
+        config.training_for("support", {"base_model": "/home"})

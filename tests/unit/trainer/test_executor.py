@@ -45,6 +45,9 @@ elif mode == "fail":
 elif mode == "crash":
     print("Traceback: something broke badly", flush=True)
     sys.exit(3)
+elif mode == "env":
+    with open(os.path.join(run_dir, "env.json"), "w") as f:
+        json.dump(dict(os.environ), f)
 elif mode == "sleep":
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     with open(os.path.join(run_dir, "child.pid"), "w") as f:
@@ -533,3 +536,28 @@ def test_an_undeliverable_event_does_not_stop_an_orphan_being_failed(replicas: R
 
     assert replicas.state(run.run_id).state is RunState.FAILED
     assert sample("tuneline_trainer_events_failed_total") == failed_before + 1
+
+
+def test_the_job_process_does_not_inherit_the_admin_token_or_other_secrets(
+    replicas: Replicas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = {
+        "TUNELINE_ADMIN_TOKEN": "k3y-Zq8vN2mWx4Lr7Tb1",
+        "TUNELINE_ADMIN_TOKEN_FILE": "/run/secrets/admin-token",
+        "TUNELINE_TRAINER_ADMIN_TOKEN": "k3y-Zq8vN2mWx4Lr7Tb1",
+        "TUNELINE_SANITIZER_PSEUDONYM_KEY": "p" * 32,
+        "TUNELINE_SANITIZER_ENCRYPTION_KEY_FILE": "/run/secrets/aes",
+        "TUNELINE_KAFKA_SASL_PASSWORD": "kafka-pw",
+        "TUNELINE_KAFKA_OAUTH_CLIENT_SECRET_FILE": "/run/secrets/oauth",
+    }
+    needed = {"TUNELINE_TABLE_PREFIX": "t-", "TUNELINE_MODEL_STORE": "s3://m/p", "AWS_SECRET_ACCESS_KEY": "a"}
+    for name, value in {**secrets, **needed}.items():
+        monkeypatch.setenv(name, value)
+    run = replicas.queue()
+    executor = replicas.executor("replica-a", "env")
+    executor.poll_once()
+    run_to_end(executor)
+    env = json.loads((replicas.work_dir / run.run_id / "env.json").read_text())
+    assert not set(secrets) & set(env)
+    assert {k: env[k] for k in needed} == needed  # what the job itself needs (DynamoDB, S3) stays
+    assert env["PYTHONUNBUFFERED"] == "1"
