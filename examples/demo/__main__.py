@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     pipeline = DemoPipeline(workdir, sizing, keep_running=args.keep_running)
     with console.status(
-        "starting Kafka, the DynamoDB-compatible server, the example systems and five services"
+        "starting Kafka, the DynamoDB-compatible server, the example systems and six services"
     ):
         pipeline.__enter__()
     try:
@@ -92,17 +92,32 @@ def run(args: argparse.Namespace) -> int:
         with console.status("asking the base and the fine-tuned model the held-out questions"):
             answers = side_by_side(base_model_folder(model_dir), model_dir, held_out_questions()[:2])
         seconds["answers"] = time.monotonic() - t2
+        served = None
+        if result.evaluation["decision"] == "promoted":  # production moved: the model server follows it
+            t3 = time.monotonic()
+            with console.status(
+                "asking the model server, through the OpenAI API, once it serves the new model"
+            ):
+                served = pipeline.ask_served_model(held_out_questions()[0][0], result.run.run_id)
+            seconds["served answer"] = time.monotonic() - t3
         seconds["total"] = time.monotonic() - t0
         report_path = model_dir / "evaluation" / "evaluation.md"
         console.print(
-            render.summary(last, result.evaluation, answers, str(model_dir), str(report_path), seconds)
+            render.summary(
+                last, result.evaluation, answers, str(model_dir), str(report_path), seconds, served
+            )
         )
         if args.keep_running:
             where = "" if workdir == default_workdir() else f" --workdir {workdir}"
+            question = json.dumps({"model": "support", "messages": [{"role": "user", "content": "Hello?"}]})
+            auth = f"Authorization: Bearer {pipeline.admin_token}"
             console.print(
                 f"\nthe stack keeps running. admin API: {pipeline.admin_url}  token: {pipeline.admin_token}\n"
                 f"  curl -H 'Authorization: Bearer {pipeline.admin_token}' "
                 f"{pipeline.admin_url}/v1/trainings\n"
+                f"model server (OpenAI-compatible): {pipeline.server_url}/v1, same token\n"
+                f"  curl -H '{auth}' -H 'Content-Type: application/json' \\\n"
+                f"    {pipeline.server_url}/v1/chat/completions -d '{question}'\n"
                 f"stop it with: .venv/bin/python -m examples.demo down{where}\n"
                 "(the example systems ran inside this process and are gone: the collector retries them)"
             )

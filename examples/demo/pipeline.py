@@ -1,4 +1,4 @@
-"""The whole pipeline on one machine: the local stack, the example systems, and the five services as
+"""The whole pipeline on one machine: the local stack, the example systems, and the six services as
 processes of their own, started, watched and stopped together.
 
 Nothing here is demo-only logic inside a service: each service runs exactly as in production
@@ -26,6 +26,7 @@ import httpx
 import yaml
 
 from examples.demo.monitor import LagProbe, PipelineView, TrainingView, scrape
+from examples.demo.view import ServedAnswer
 from libs.devstack.process import DaemonProcess
 from libs.devstack.servers import free_port
 from libs.schemas.names import (
@@ -42,7 +43,7 @@ from services.trainer.core.config import deep_merge
 log = logging.getLogger(__name__)
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
-SERVICES = ("collector", "sanitizer", "writer", "trainer", "evaluator")
+SERVICES = ("collector", "sanitizer", "writer", "trainer", "evaluator", "server")
 # Dummy credentials: the DynamoDB-compatible server accepts any, boto3 refuses to sign without some.
 LOCAL_AWS = {"AWS_ACCESS_KEY_ID": "tuneline-local", "AWS_SECRET_ACCESS_KEY": "tuneline-local"}
 DATASET = "support"
@@ -224,12 +225,12 @@ class DemoPipeline:
         self.configs = self._write_configs()
         # The writer creates the tables and the trainer reads them: start the consumers first so that
         # nothing the collector sends waits on a consumer group that does not exist yet.
-        for name in ("writer", "sanitizer", "trainer", "evaluator", "collector"):
+        for name in ("writer", "sanitizer", "trainer", "evaluator", "server", "collector"):
             self._start_service(name)
         self._wait_ready(timeout_s=240)
 
     def stop(self) -> None:
-        for name in ("collector", "sanitizer", "writer", "evaluator", "trainer"):
+        for name in ("collector", "sanitizer", "writer", "evaluator", "server", "trainer"):
             process = self._processes.get(name)
             if process is not None:
                 # The trainer cancels a run in progress first (its job and Ray workers are a process
@@ -339,6 +340,12 @@ class DemoPipeline:
                 "TUNELINE_TRAINER_SNAPSHOT_SETTLE_S": "2",
                 "TUNELINE_TRAINER_CANCEL_GRACE_S": str(TRAINER_CANCEL_GRACE_S),
             }
+        elif name == "server":
+            env |= {  # serves what the evaluator promotes; the admin token guards its API too
+                "TUNELINE_SERVER_HTTP_PORT": port,
+                "TUNELINE_SERVER_WORK_DIR": str(self.workdir / "server"),
+                "TUNELINE_SERVER_DATASETS": json.dumps([DATASET]),
+            }
         elif name == "evaluator":
             env |= {
                 "TUNELINE_EVALUATOR_HTTP_PORT": port,
@@ -363,8 +370,10 @@ class DemoPipeline:
         while waiting and time.monotonic() < deadline:
             self.check_alive()
             for name in sorted(waiting):
+                # The model server is ready once a model is in production: until then, it is up.
+                probe = "healthz" if name == "server" else "readyz"
                 with contextlib.suppress(httpx.HTTPError):
-                    if self._http.get(f"http://127.0.0.1:{self.ports[name]}/readyz", timeout=2).is_success:
+                    if self._http.get(f"http://127.0.0.1:{self.ports[name]}/{probe}", timeout=2).is_success:
                         waiting.discard(name)
             time.sleep(0.5)
         if waiting:
@@ -451,6 +460,40 @@ class DemoPipeline:
         if evaluation is None:
             raise DemoError(f"run {view.training.run_id} has no evaluation")
         return DemoResult(view.training, self.runs(), evaluation, view)
+
+    @property
+    def server_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['server']}"
+
+    def ask_served_model(self, question: str, run_id: str, timeout_s: float = 300.0) -> ServedAnswer:
+        """Ask the model server, through the official OpenAI client, once it serves ``run_id`` (it loads
+        a promoted model when the evaluator announces it)."""
+        import openai
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.check_alive()
+            with contextlib.suppress(httpx.HTTPError):
+                ready = self._http.get(f"{self.server_url}/readyz", timeout=2)
+                if ready.is_success and ready.json()["serving"].get(DATASET) == run_id:
+                    break
+            if time.monotonic() > deadline:
+                raise DemoError(
+                    f"the model server did not load {run_id} in {timeout_s:.0f} s; {self.logs_hint()}"
+                )
+            time.sleep(0.5)
+        client = openai.OpenAI(base_url=f"{self.server_url}/v1", api_key=self.admin_token, max_retries=2)
+        started = time.monotonic()
+        response = client.chat.completions.create(
+            model=DATASET, messages=[{"role": "user", "content": question}], max_tokens=120, temperature=0
+        )
+        return ServedAnswer(
+            question=question,
+            answer=(response.choices[0].message.content or "").strip(),
+            model=response.model,
+            seconds=time.monotonic() - started,
+            completion_tokens=response.usage.completion_tokens if response.usage else 0,
+        )
 
     def raw_topics(self) -> list[str]:
         if self._lag is None:

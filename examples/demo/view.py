@@ -94,6 +94,17 @@ class Answer:
     tuned: str
 
 
+@dataclass(frozen=True)
+class ServedAnswer:
+    """What the model server answered, and which run answered it (``<dataset>:<run id>``)."""
+
+    question: str
+    answer: str
+    model: str
+    seconds: float
+    completion_tokens: int
+
+
 def _metric_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     rows = []
     cand, prod = report["candidate"]["metrics"], report["production"]["metrics"]
@@ -116,6 +127,7 @@ def summary(
     model_uri: str,
     report_path: str,
     seconds: Mapping[str, float],
+    served: ServedAnswer | None = None,
 ) -> RenderableType:
     report = evaluation["report"]
     run = view.training
@@ -166,4 +178,20 @@ def summary(
     side.add_column("fine-tuned", ratio=2)
     for answer in answers:
         side.add_row(answer.question, answer.base, answer.tuned)
-    return Group(Panel(facts, title="tuneline demo: summary", title_align="left"), metrics, gates, side)
+    parts: list[RenderableType] = [
+        Panel(facts, title="tuneline demo: summary", title_align="left"),
+        metrics,
+        gates,
+        side,
+    ]
+    if served is not None:
+        speed = served.completion_tokens / served.seconds if served.seconds > 0 else 0.0
+        parts.append(
+            Panel(
+                Text.assemble(("Q: ", "bold"), served.question, "\n", ("A: ", "bold"), served.answer),
+                title=f"the model server (OpenAI API) answers as {served.model}",
+                subtitle=f"{served.completion_tokens} tokens, {served.seconds:.1f} s, {speed:.0f} tokens/s",
+                title_align="left",
+            )
+        )
+    return Group(*parts)

@@ -1,12 +1,13 @@
-"""The main job end to end, at a smaller scale than ``make demo``: the example systems, the five
+"""The main job end to end, at a smaller scale than ``make demo``: the example systems, the six
 services as processes on the session's real Kafka and DynamoDB-compatible server, the real pre-trained
-base model, one threshold run, the evaluator's decision.
+base model, one threshold run, the evaluator's decision, the promoted model served.
 
 What a user relies on, checked on what the pipeline actually wrote:
 - every unique source record is stored exactly once (nothing lost, nothing twice);
 - no planted personal value or secret reaches the sanitized topic, DynamoDB, or the model's generations;
 - exactly one threshold run, decided and reported;
-- lineage leads from the model back to a source row.
+- lineage leads from the model back to a source row;
+- the model server loads the promoted model and answers through the OpenAI API.
 """
 
 from __future__ import annotations
@@ -203,3 +204,12 @@ def test_lineage_leads_from_the_model_to_a_source_row(demo: tuple[DemoPipeline, 
     with sqlite3.connect(db) as conn:
         row = conn.execute("SELECT question FROM tickets WHERE id = ?", (key,)).fetchone()
     assert row is not None
+
+
+def test_the_promoted_model_answers_through_the_openai_api(demo: tuple[DemoPipeline, DemoResult]) -> None:
+    pipeline, result = demo
+    question = held_out_questions()[0][0]
+    served = pipeline.ask_served_model(question, result.run.run_id, timeout_s=300)
+    assert served.model == f"support:{result.run.run_id}"
+    assert served.completion_tokens > 0 and served.answer.strip()
+    print(f"\nserved ({served.completion_tokens} tokens, {served.seconds:.1f} s): {served.answer[:200]}")

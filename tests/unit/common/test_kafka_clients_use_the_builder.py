@@ -58,7 +58,14 @@ def test_every_faust_app_takes_its_broker_and_credentials_from_the_builder() -> 
 def test_every_service_waits_for_kafka_at_start_with_the_one_setting() -> None:
     """``wait_for_kafka(shared)``: TUNELINE_KAFKA_WAIT_S, no per-service timeout of its own."""
     mains = sorted((ROOT / "services").glob("*/__main__.py"))
-    assert {p.parent.name for p in mains} == {"collector", "sanitizer", "writer", "trainer", "evaluator"}
+    assert {p.parent.name for p in mains} == {
+        "collector",
+        "sanitizer",
+        "writer",
+        "trainer",
+        "evaluator",
+        "server",
+    }
     for path in mains:
         calls = re.findall(r"wait_for_kafka\(([^)]*)\)", path.read_text())
         assert calls == ["shared"], f"{path.relative_to(ROOT)}: {calls}"
