@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import threading
+import multiprocessing
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -89,35 +89,46 @@ def p99(values: list[float]) -> float:
     return percentile(values, 0.99)
 
 
+def _serve(folder: str, max_batch: int, batch_wait_ms: float, port: int) -> None:
+    """The server process: the real app under uvicorn over one loaded model (clients live elsewhere, so
+    their event loop does not compete with the server's for the interpreter)."""
+    registry = CollectorRegistry()
+    models = ServedModels(
+        lambda d, r, uri: load_engine(
+            uri, "auto", "float32", max_batch, batch_wait_ms / 1000, EngineHooks(), r
+        )
+    )
+    models.switch("support", "bench", folder)
+    app = create_app(models, ServerMetrics.create(registry), registry, TOKEN, Limits(), max_concurrent=256)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+
+
 class RunningServer:
-    """The real app under uvicorn in a thread, over one loaded model."""
+    """``_serve`` in a process of its own, up until the block ends."""
 
     def __init__(self, folder: str, max_batch: int, batch_wait_ms: float) -> None:
-        registry = CollectorRegistry()
-        self.models = ServedModels(
-            lambda d, r, uri: load_engine(
-                uri, "auto", "float32", max_batch, batch_wait_ms / 1000, EngineHooks(), r
-            )
-        )
-        self.models.switch("support", "bench", folder)
-        app = create_app(
-            self.models, ServerMetrics.create(registry), registry, TOKEN, Limits(), max_concurrent=256
-        )
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        context = multiprocessing.get_context("spawn")
+        self.process = context.Process(target=_serve, args=(folder, max_batch, batch_wait_ms, self.port))
 
     def __enter__(self) -> RunningServer:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.05)
-        return self
+        self.process.start()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if not self.process.is_alive():
+                break
+            time.sleep(0.3)
+        self.process.kill()
+        raise RuntimeError("the model server did not start")
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-        self.models.close()
+        self.process.terminate()
+        self.process.join(30)
 
 
 async def one_request(client: httpx.AsyncClient, question: str, max_tokens: int) -> Outcome:
@@ -183,7 +194,7 @@ def continuous_batching(folder: str, prompts: int, max_tokens: int) -> float | N
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(
-            folder, dtype=torch.float32, attn_implementation="sdpa_paged"
+            folder, dtype=torch.float32, attn_implementation="paged|sdpa"
         )
         model.eval()
         inputs = [
