@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -95,6 +97,43 @@ def per_source_bars(report: EvaluationReport, path: Path) -> Path:
         ax.set_ylabel(metric.replace("_", " ") + " (lower is better)")
         ax.set_title("Per source")
         ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=_DPI)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def drift_history(
+    history: Sequence[dict[str, Any]], path: Path, metric: str, title: str = "Continuous evaluation"
+) -> Path:
+    """The metric per source over the checks (a line each), the latest baselines at promotion dashed in
+    the same colour, and a vertical line where the production model changed."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    try:
+        # matplotlib's date numbers: days since its epoch, 1970-01-01 UTC (xaxis_date formats them)
+        times = [dt.datetime.fromisoformat(h["at"]).timestamp() / 86400 for h in history]
+        names = sorted({name for h in history for name in h.get("sources", {})})
+        colours = plt.get_cmap("tab10")
+        for number, name in enumerate(names):
+            colour = colours(number % 10)
+            points = [
+                (t, h["sources"][name]) for t, h in zip(times, history, strict=True) if name in h["sources"]
+            ]
+            ax.plot([t for t, _ in points], [v for _, v in points], marker="o", color=colour, label=name)
+            baseline = history[-1].get("baselines", {}).get(name) if history else None
+            if baseline is not None:
+                ax.axhline(baseline, color=colour, linestyle="--", linewidth=1, alpha=0.7)
+        for before, after, at in zip(history, history[1:], times[1:], strict=False):
+            if before.get("run_id") != after.get("run_id"):
+                ax.axvline(at, color="#888888", linestyle=":", linewidth=1)
+        ax.xaxis_date()
+        ax.set_ylabel(metric.replace("_", " ") + " (lower is better)")
+        ax.set_title(f"{title} (dashed: at promotion)")
+        ax.grid(alpha=0.3)
+        if names:
+            ax.legend(fontsize=8)
+        fig.autofmt_xdate()
         fig.tight_layout()
         fig.savefig(path, dpi=_DPI)
     finally:
