@@ -133,8 +133,8 @@ class DriftChecker:
         sources: list[SourceDrift] = []
         if examples:
             with self.model_lock:
-                current, tasks = measure(model_dir, examples, self.config)
-            overall, sources = compare(current, baseline, cfg, tasks)
+                current = measure(model_dir, examples, self.config)
+            overall, sources = compare(current, baseline, cfg)
         worst = drove(sources)
         summary = summarize(sources, cfg, baseline is not None) if examples else "no fresh records yet"
         if not worst:

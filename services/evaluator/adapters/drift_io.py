@@ -22,9 +22,9 @@ from services.evaluator.adapters.model_eval import (
     load_model,
 )
 from services.evaluator.core.config import EvaluatorConfig
-from services.evaluator.core.drift import TrainingRequestOutcome, task_by_source
+from services.evaluator.core.drift import TrainingRequestOutcome
 from services.evaluator.core.examples import UNKNOWN_SOURCE, EvalExample, cap_examples, for_generation
-from services.evaluator.core.metrics import ModelMetrics, TaskStats, summarize
+from services.evaluator.core.metrics import ModelMetrics, summarize
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,7 @@ class FreshRecords:
         return cap_examples(chosen, max_records)
 
 
-def measure(
-    model_dir: Path, examples: Sequence[EvalExample], config: EvaluatorConfig
-) -> tuple[ModelMetrics, dict[str, TaskStats]]:
+def measure(model_dir: Path, examples: Sequence[EvalExample], config: EvaluatorConfig) -> ModelMetrics:
     """The model's metrics on ``examples`` (losses per source; greedy generations for up to
     ``drift.max_pairs`` prompt/response pairs, scored per source)."""
     configure_determinism(config.runtime.seed)
@@ -87,8 +85,7 @@ def measure(
             cfg = config.generation
             texts = runner.generate(runner.generation_prompts(pairs), cfg.max_new_tokens, cfg.batch_size)
             generations = generation_results(pairs, texts, RougeL())
-        metrics = summarize(loaded.fingerprint, losses, generations, config.generation.repetition_ngram)
-        return metrics, task_by_source(generations)
+        return summarize(loaded.fingerprint, losses, generations, config.generation.repetition_ngram)
     finally:
         loaded.close()
 

@@ -29,13 +29,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt
 from libs.schemas.events import RunId
 from services.evaluator.core.config import DriftConfig
 from services.evaluator.core.metrics import (
-    GenerationResult,
     LossMetric,
     LossStats,
     ModelMetrics,
     TaskStats,
     relative_change,
-    task_stats,
 )
 from services.evaluator.core.report import Chart
 
@@ -100,16 +98,6 @@ def baseline_metrics(report: Mapping[str, Any] | None) -> ModelMetrics | None:
         return ModelMetrics.model_validate(report["candidate"]["metrics"])
     except (KeyError, TypeError, ValidationError):
         return None
-
-
-def task_by_source(generations: Sequence[GenerationResult]) -> dict[str, TaskStats]:
-    """Exact match and ROUGE-L of each source's prompt/response pairs."""
-    out: dict[str, TaskStats] = {}
-    for name in sorted({g.source for g in generations}):
-        stats = task_stats(g for g in generations if g.source == name)
-        if stats is not None:
-            out[name] = stats
-    return out
 
 
 class TaskRow(_Frozen):
@@ -207,13 +195,11 @@ def _row(
 
 
 def compare(
-    current: ModelMetrics,
-    baseline: ModelMetrics | None,
-    config: DriftConfig,
-    task_by_source: Mapping[str, TaskStats] | None = None,
+    current: ModelMetrics, baseline: ModelMetrics | None, config: DriftConfig
 ) -> tuple[SourceDrift, list[SourceDrift]]:
-    """The dataset's row and one row per source (by name). Without a baseline nothing is judged."""
-    tasks = task_by_source or {}
+    """The dataset's row and one row per source (by name), task metrics beside the losses (a source's
+    at promotion when that report has them). Without a baseline nothing is judged."""
+    then_tasks = baseline.task_by_source if baseline is not None else {}
     sources = []
     for name in sorted(current.by_source):
         then: LossStats | None = None
@@ -221,7 +207,10 @@ def compare(
         if baseline is not None:
             known = baseline.by_source.get(name)
             then, origin = (known, "source") if known is not None else (baseline.overall, "dataset")
-        sources.append(_row(name, current.by_source[name], then, origin, config, tasks.get(name)))
+        sources.append(
+            _row(name, current.by_source[name], then, origin, config,
+                 current.task_by_source.get(name), then_tasks.get(name))
+        )  # fmt: skip
     overall = _row(
         "(dataset)",
         current.overall,

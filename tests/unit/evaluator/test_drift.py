@@ -21,9 +21,8 @@ from services.evaluator.core.drift import (
     idempotency_key,
     render_markdown,
     summarize,
-    task_by_source,
 )
-from services.evaluator.core.metrics import ExampleLoss, GenerationResult, ModelMetrics
+from services.evaluator.core.metrics import ExampleLoss, GenerationResult, ModelMetrics, task_by_source
 from services.evaluator.core.metrics import summarize as summarize_metrics
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -143,6 +142,14 @@ def test_task_metrics_per_source() -> None:
     ]
     tasks = task_by_source(gens)
     assert set(tasks) == {"a"} and tasks["a"].exact_match == 0.5 and tasks["a"].rouge_l == 0.5
+    then = summarize_metrics("tok", losses("a", 20, 2.0) + losses("b", 20, 2.0), gens[:1] + gens[2:])
+    now = summarize_metrics("tok", losses("a", 20, 2.0) + losses("b", 20, 2.0), gens)
+    overall, sources = compare(now, then, CONFIG)
+    row = {s.name: s for s in sources}["a"]
+    assert row.task is not None and row.task.exact_match == 0.5
+    assert row.baseline_task is not None and row.baseline_task.exact_match == 1.0
+    assert {s.name: s for s in sources}["b"].task is None
+    assert overall.task is not None and overall.baseline_task is not None
 
 
 def test_baseline_comes_from_the_candidate_of_the_stored_report() -> None:

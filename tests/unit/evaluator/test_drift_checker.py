@@ -17,7 +17,7 @@ from services.evaluator.adapters.drift_io import AdminClient, FreshRecords
 from services.evaluator.core.config import DriftConfig, EvaluatorConfig
 from services.evaluator.core.drift import TrainingRequestOutcome
 from services.evaluator.core.examples import EvalExample
-from services.evaluator.core.metrics import ExampleLoss, ModelMetrics, TaskStats, summarize
+from services.evaluator.core.metrics import ExampleLoss, ModelMetrics, summarize
 from services.evaluator.drift import DriftChecker, DriftScheduler
 
 NOW = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
@@ -103,8 +103,8 @@ def model_dir(tmp_path: Path) -> Path:
 def checker(
     model_dir: Path, monkeypatch: pytest.MonkeyPatch, current: ModelMetrics
 ) -> tuple[DriftChecker, Registry, Fresh, Admin, Counters]:
-    def measure(_dir: Path, _examples: Any, _config: Any) -> tuple[ModelMetrics, dict[str, TaskStats]]:
-        return current, {}
+    def measure(_dir: Path, _examples: Any, _config: Any) -> ModelMetrics:
+        return current
 
     monkeypatch.setattr(drift_module, "measure", measure)
     registry, fresh, admin, counters = Registry(str(model_dir)), Fresh(), Admin(), Counters()
