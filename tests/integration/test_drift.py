@@ -259,6 +259,7 @@ def test_a_drifted_source_requests_exactly_one_drift_run(
     assert report["drifted"] and report["drove"] == ["wiki"], report["summary"]
     assert rows["wiki"]["status"] == "drifted" and rows["wiki"]["baseline_from"] == "source"
     assert rows["support"]["status"] == "ok" and rows["support"]["baseline"] is not None
+    assert rows["support"]["task"]["examples"] == 5 and rows["support"]["baseline_task"] is not None
     assert report["records"] == 60 and report["has_baseline"]
     assert report["training"]["status"] == "requested", report["training"]
     drift_run = report["training"]["run_id"]
