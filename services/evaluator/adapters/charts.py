@@ -11,7 +11,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
+import matplotlib.dates as mdates  # noqa: E402 - the backend is chosen first
+import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
 from services.evaluator.core.report import EvaluationReport  # noqa: E402
@@ -127,7 +128,13 @@ def drift_history(
         for before, after, at in zip(history, history[1:], times[1:], strict=False):
             if before.get("run_id") != after.get("run_id"):
                 ax.axvline(at, color="#888888", linestyle=":", linewidth=1)
-        ax.xaxis_date()
+        values = [v for h in history for v in h.get("sources", {}).values()]
+        values += [v for v in history[-1].get("baselines", {}).values() if v] if history else []
+        if values and min(values) > 0 and max(values) / min(values) > 20:
+            ax.set_yscale("log")  # a drifted source can sit orders of magnitude above the others
+        locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]  # matplotlib's stubs
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
         ax.set_ylabel(metric.replace("_", " ") + " (lower is better)")
         ax.set_title(f"{title} (dashed: at promotion)")
         ax.grid(alpha=0.3)

@@ -238,7 +238,8 @@ def summarize(sources: Sequence[SourceDrift], config: DriftConfig, has_baseline:
     judged = [s for s in sources if s.status != "too_few"]
     if worst:
         parts = [f"{s.name} {s.change:+.1%}" for s in sources if s.name in worst and s.change is not None]
-        return f"drifted ({config.metric} above +{config.margin:.0%} at promotion): " + ", ".join(parts)
+        metric = config.metric.replace("_", " ")
+        return f"drifted ({metric} more than {config.margin:.0%} above promotion): " + ", ".join(parts)
     if not judged:
         return f"no source has {config.min_records_per_source} fresh records yet: nothing judged"
     return f"no drift: {len(judged)} source(s) within +{config.margin:.0%} of promotion"
@@ -311,15 +312,15 @@ def render_markdown(report: DriftReport) -> str:
         "## Per source",
         "",
         f"| source | records | {metric} now | at promotion | change | compared with | accuracy now / then "
-        "| exact match / ROUGE-L now | status |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| exact match / ROUGE-L now | at promotion | status |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = [*report.sources, *([report.overall] if report.overall else [])]
     for row in rows:
         lines.append(
             f"| {row.name} | {row.examples} | {_num(row.value)} | {_num(row.baseline)} | {_pct(row.change)} "
             f"| {row.baseline_from or '–'} | {_num(row.accuracy, 3)} / {_num(row.baseline_accuracy, 3)} "
-            f"| {_task(row.task)} | {row.status} |"
+            f"| {_task(row.task)} | {_task(row.baseline_task)} | {row.status} |"
         )
     if report.overall is not None:
         lines += [
