@@ -7,6 +7,10 @@ Items (pk, sk):
   list of every change, oldest first. One item, so a promotion and its audit entry are one conditional
   UpdateItem: no transaction needed, and two promoters racing cannot both win.
 - ``run#<run_id>``, ``evaluation``: the evaluation report of a run (JSON) and its decision.
+- ``model#<dataset>``, ``drift``: the latest continuous-evaluation (drift) report of the dataset's
+  production model (JSON), where its Markdown and chart are (``report_dir``), the writer's
+  ``records_total`` at that check, and ``history``: one small entry per check, oldest first (the chart's
+  points), the latest ``MAX_DRIFT_HISTORY``.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from libs.schemas import Table, table_name
-from libs.storage.keys import EVALUATION_SK, MODEL_PREFIX, PRODUCTION_SK, model_pk, run_pk
+from libs.storage.keys import DRIFT_SK, EVALUATION_SK, MODEL_PREFIX, PRODUCTION_SK, model_pk, run_pk
 
 MAX_HISTORY: Final = 500  # entries of ~300 bytes keep the item far below DynamoDB's 400 KB
+MAX_DRIFT_HISTORY: Final = 200  # a check's entry holds one number per source: a few hundred bytes
 
 
 class RegistryError(Exception):
@@ -30,6 +35,19 @@ class RegistryError(Exception):
 
 class NothingToRollBack(RegistryError):
     pass
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """The latest continuous-evaluation check of a dataset (``report`` as the evaluator wrote it)."""
+
+    dataset: str
+    run_id: str
+    checked_at: dt.datetime
+    records_total: int
+    report: dict[str, Any]
+    report_dir: str
+    history: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -197,3 +215,52 @@ class ModelRegistry:
             "evaluated_at": item["evaluated_at"]["S"],
             "report": json.loads(item["report"]["S"]),
         }
+
+    # ---- continuous evaluation (drift) --------------------------------------------------------------
+
+    def put_drift(
+        self,
+        dataset: str,
+        run_id: str,
+        checked_at: dt.datetime,
+        records_total: int,
+        report: dict[str, Any],
+        report_dir: str,
+        entry: dict[str, Any],
+    ) -> None:
+        """Store the latest drift check of ``dataset`` and append ``entry`` to its history (the
+        evaluator is its only writer; two checks racing lose at most one history entry)."""
+        earlier = self.drift(dataset)
+        history = [*(earlier.history if earlier else []), entry][-MAX_DRIFT_HISTORY:]
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": model_pk(dataset)},
+                "sk": {"S": DRIFT_SK},
+                "dataset": {"S": dataset},
+                "run_id": {"S": run_id},
+                "checked_at": {"S": checked_at.isoformat()},
+                "records_total": {"N": str(records_total)},
+                "report": {"S": json.dumps(report)},
+                "report_dir": {"S": report_dir},
+                "history": {"L": [{"S": json.dumps(h)} for h in history]},
+            },
+        )
+
+    def drift(self, dataset: str) -> DriftCheck | None:
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": model_pk(dataset)}, "sk": {"S": DRIFT_SK}},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return None
+        return DriftCheck(
+            dataset=item["dataset"]["S"],
+            run_id=item["run_id"]["S"],
+            checked_at=dt.datetime.fromisoformat(item["checked_at"]["S"]),
+            records_total=int(item["records_total"]["N"]),
+            report=json.loads(item["report"]["S"]),
+            report_dir=item["report_dir"]["S"],
+            history=[json.loads(v["S"]) for v in item.get("history", {}).get("L", [])],
+        )

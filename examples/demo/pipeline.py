@@ -351,6 +351,8 @@ class DemoPipeline:
                 "TUNELINE_EVALUATOR_HTTP_PORT": port,
                 "TUNELINE_EVALUATOR_CONFIG_FILE": str(configs["evaluator"]),
                 "TUNELINE_EVALUATOR_WORK_DIR": str(self.workdir / "evaluator"),
+                # continuous evaluation asks this pipeline's admin API for drift runs
+                "TUNELINE_EVALUATOR_ADMIN_URL": f"http://127.0.0.1:{self.ports['trainer']}",
             }
         return env
 

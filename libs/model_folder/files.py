@@ -17,3 +17,6 @@ EVALUATION_DIR: Final = "evaluation"  # the evaluator's report: JSON, Markdown a
 EVALUATION_JSON: Final = "evaluation.json"
 EVALUATION_MARKDOWN: Final = "evaluation.md"
 EVALUATION_CHARTS_DIR: Final = "charts"
+DRIFT_DIR: Final = "drift"  # continuous evaluation of the model once in production: JSON, Markdown, charts
+DRIFT_JSON: Final = "drift.json"
+DRIFT_MARKDOWN: Final = "drift.md"

@@ -20,6 +20,7 @@ RunId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
 class TriggerReason(StrEnum):
     MANUAL = "manual"  # admin API
     THRESHOLD = "threshold"  # enough new records since the last run
+    DRIFT = "drift"  # continuous evaluation: the production model fell behind on fresh records
 
 
 class RunStatus(StrEnum):

@@ -4,7 +4,8 @@ State table (``pk`` only): ``dataset#<name>``, the per-dataset counters (the wri
 reads and resets); ``lease#<name>``, the scheduler lease of a dataset.
 Runs table (``pk``, ``sk``): ``run#<id>`` with ``sk`` ``run`` (the run, written by the trainer) and
 ``evaluation`` (its report, by the evaluator); ``model#<dataset>`` with ``sk`` ``production`` (the
-production alias: evaluator, admin API, model server). Keys one service alone uses (the trainer's
+production alias: evaluator, admin API, model server) and ``drift`` (the latest continuous-evaluation
+report and its history: evaluator, admin API). Keys one service alone uses (the trainer's
 ``idem#``, the evaluator's ``canary#``) stay with that service.
 """
 
@@ -20,6 +21,7 @@ MODEL_PREFIX: Final = "model#"
 RUN_SK: Final = "run"
 EVALUATION_SK: Final = "evaluation"
 PRODUCTION_SK: Final = "production"
+DRIFT_SK: Final = "drift"
 
 
 def dataset_pk(dataset: str) -> str:

@@ -78,12 +78,19 @@ class SnapshotReader:
         self._deserialize = TypeDeserializer().deserialize
 
     def read(
-        self, dataset: str, watermark_ms: int, select: FeatureSelection | None = None
+        self,
+        dataset: str,
+        watermark_ms: int,
+        select: FeatureSelection | None = None,
+        after_ms: int | None = None,
     ) -> Generator[SnapshotRecord, None, None]:
-        """Every record of ``dataset`` with ``ingested_at <= watermark_ms``, in no particular order;
+        """Every record of ``dataset`` with ``ingested_at <= watermark_ms`` (and ``> after_ms`` when
+        given: the records that arrived since an earlier snapshot), in no particular order;
         with an active ``select``, only those whose stored features match it (records stored without
         features never match). Records stream out as pages arrive; closing the iterator early stops
         the shard readers."""
+        if after_ms is not None and after_ms >= watermark_ms:
+            return  # an empty window (and DynamoDB refuses a BETWEEN whose bounds are reversed)
         wanted = select if select is not None and select.active else None
         keys = shard_keys(dataset, self._shards)
         pages: queue.Queue[list[SnapshotRecord] | BaseException | None] = queue.Queue(_QUEUE_PAGES)
@@ -91,7 +98,7 @@ class SnapshotReader:
         pool = ThreadPoolExecutor(min(self._parallelism, len(keys)), thread_name_prefix="snapshot")
         try:
             for key in keys:
-                pool.submit(self._read_shard, key, watermark_ms, pages, stop)
+                pool.submit(self._read_shard, key, watermark_ms, after_ms, pages, stop)
             running = len(keys)
             while running:
                 page = pages.get()
@@ -111,11 +118,12 @@ class SnapshotReader:
         self,
         key: str,
         watermark_ms: int,
+        after_ms: int | None,
         pages: queue.Queue[list[SnapshotRecord] | BaseException | None],
         stop: threading.Event,
     ) -> None:
         try:
-            for page in self._query(key, watermark_ms):
+            for page in self._query(key, watermark_ms, after_ms):
                 if stop.is_set() or not _put(pages, page, stop):
                     return
         except Exception as exc:  # handed to the consumer, which raises it
@@ -123,13 +131,18 @@ class SnapshotReader:
             return
         _put(pages, None, stop)
 
-    def _query(self, key: str, watermark_ms: int) -> Iterator[list[SnapshotRecord]]:
+    def _query(self, key: str, watermark_ms: int, after_ms: int | None) -> Iterator[list[SnapshotRecord]]:
         pagination = {"PageSize": self._page_size} if self._page_size else {}
+        values = {":shard": {"S": key}, ":watermark": {"N": str(watermark_ms)}}
+        condition = "#shard = :shard AND #at <= :watermark"
+        if after_ms is not None:
+            condition = "#shard = :shard AND #at BETWEEN :after AND :watermark"
+            values[":after"] = {"N": str(after_ms + 1)}
         paginator = self._client.get_paginator("query")
         for page in paginator.paginate(
             TableName=self._table,
             IndexName=INDEX_NAME,
-            KeyConditionExpression="#shard = :shard AND #at <= :watermark",
+            KeyConditionExpression=condition,
             ProjectionExpression="#id, #content, #content_z, #fields, #at, #source, #features",
             ExpressionAttributeNames={
                 "#shard": "dataset_shard",
@@ -141,7 +154,7 @@ class SnapshotReader:
                 "#source": "source",
                 "#features": "features",
             },
-            ExpressionAttributeValues={":shard": {"S": key}, ":watermark": {"N": str(watermark_ms)}},
+            ExpressionAttributeValues=values,
             PaginationConfig=pagination,
         ):
             yield [self._record(item) for item in page.get("Items", [])]

@@ -1,4 +1,5 @@
-"""``tuneline evaluator`` (the worker), ``tuneline evaluate`` (one run, by hand) and ``tuneline canary``."""
+"""``tuneline evaluator`` (the worker), ``tuneline evaluate`` (one run, by hand), ``tuneline drift`` (one
+continuous-evaluation check, by hand) and ``tuneline canary``."""
 
 from __future__ import annotations
 
@@ -70,6 +71,34 @@ def evaluate(
     emit(f"report: {outcome.report_uri}")
 
 
+DRIFT_HELP = "Check a dataset's production model on the records that arrived since its training (drift)."
+
+
+def drift(
+    dataset: Annotated[str, typer.Option(help="The dataset whose production model is checked.")],
+    if_due: Annotated[
+        bool, typer.Option("--if-due", help="Only when the schedule would check now (enough new records).")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    from services.evaluator.__main__ import drift_checker, dynamodb_client
+    from services.evaluator.core.config import load_config
+    from services.evaluator.settings import get_settings
+
+    settings = get_settings()
+    checker = drift_checker(settings, load_config(config or settings.config_file), dynamodb_client(settings))
+    report = checker.check(dataset, force=not if_due)
+    if report is None:
+        emit(f"{dataset}: no check (no production model, or not due)")
+        return
+    for row in report.sources:
+        change = f"{row.change:+.1%}" if row.change is not None else "–"
+        emit(f"{row.status:<8} {row.name:<24} n={row.examples:<6} {report.metric}={row.value:.4g} ({change})")
+    emit(f"{'DRIFTED' if report.drifted else 'ok'}: {report.summary}")
+    training = report.training
+    emit(f"training request: {training.status} {training.run_id or ''} {training.detail}".rstrip())
+
+
 @canary_app.command("plant", help="Publish random canaries into a source's raw topic and record them.")
 def canary_plant(
     source: Annotated[str, typer.Option(help="The source whose raw topic receives them.")] = "canary",
@@ -98,4 +127,5 @@ def canary_plant(
 def register(root: typer.Typer) -> None:
     root.add_typer(app)
     root.command("evaluate", help=EVALUATE_HELP)(evaluate)
+    root.command("drift", help=DRIFT_HELP)(drift)
     root.add_typer(canary_app)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.common.paths import config_path, home_path
@@ -35,6 +35,18 @@ class EvaluatorSettings(BaseSettings):
     )
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
     canaries: bool = Field(default=True, description="Test the candidate on the planted canaries.")
+    # Continuous evaluation asks the admin API for `drift` runs (its schedule and margins: the YAML).
+    admin_url: str = Field(
+        default="http://127.0.0.1:8080", description="The trainer's admin API (POST /v1/trainings)."
+    )
+    # DESIGN.md names these without the service prefix: every client of the admin API shares them.
+    admin_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TUNELINE_ADMIN_TOKEN", "TUNELINE_EVALUATOR_ADMIN_TOKEN")
+    )
+    admin_token_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TUNELINE_ADMIN_TOKEN_FILE", "TUNELINE_EVALUATOR_ADMIN_TOKEN_FILE"),
+    )
 
     _namespaced = field_validator("group_id", "events_topic", "dlq_topic")(in_namespace)  # TUNELINE_NAMESPACE
 

@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,8 +162,11 @@ class EvaluationWorker:
         events_topic: str,
         dlq_topic: str,
         training: TrainingRecords | None = None,
+        model_lock: AbstractContextManager[object] | None = None,
     ) -> None:
         self.consumer, self.producer, self.registry, self.canaries = consumer, producer, registry, canaries
+        # Shared with the continuous evaluation's thread: one model run at a time (both seed torch).
+        self.model_lock = model_lock if model_lock is not None else nullcontext()
         self.config, self.work_dir, self.training = config, work_dir, training
         self.events_topic, self.dlq_topic = events_topic, dlq_topic
         self.dead_letters = DeadLetterPublisher(producer, dlq_topic, "evaluator")
@@ -201,7 +205,7 @@ class EvaluationWorker:
             log.info("already evaluated; skipping the replayed event", extra={"run_id": event.run_id})
             return
         canaries = self.canaries.all() if self.canaries is not None else []
-        with metrics.EVALUATION_SECONDS.time():
+        with self.model_lock, metrics.EVALUATION_SECONDS.time():
             try:
                 outcome = evaluate_run(
                     event.run_id,

@@ -17,9 +17,15 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import unquote, urlparse
 
-from libs.model_folder.files import EVALUATION_CHARTS_DIR, EVALUATION_DIR, EVALUATION_MARKDOWN
+from libs.model_folder.files import (
+    DRIFT_DIR,
+    DRIFT_MARKDOWN,
+    EVALUATION_CHARTS_DIR,
+    EVALUATION_DIR,
+    EVALUATION_MARKDOWN,
+)
+from libs.registry import DriftCheck, Production, RegistryError
 from libs.registry import NothingToRollBack as RegistryNothingToRollBack
-from libs.registry import Production, RegistryError
 from libs.schemas.events import TriggerReason
 from services.trainer.core.config import TrainerConfig
 from services.trainer.core.errors import InvalidTransition, RunNotFound, TrainerError, UnknownDataset
@@ -70,6 +76,14 @@ class ReportFileNotFound(TrainerError):
     """An evaluation report file is not here: not written, or kept in S3 rather than a local folder."""
 
 
+class DriftNotFound(TrainerError):
+    """No continuous-evaluation check is stored for the dataset."""
+
+
+class CoolingDown(TrainerError):
+    """An automatic (drift) run was asked for while the dataset has a run active or is in its cooldown."""
+
+
 class ModelRegistryPort(Protocol):
     """What the trainer needs of the model registry; ``libs.registry.ModelRegistry`` is the real one."""
 
@@ -101,6 +115,10 @@ class ModelRegistryPort(Protocol):
 
     def evaluation(self, run_id: str) -> dict[str, Any] | None:
         """The run's stored evaluation (run_id, dataset, decision, evaluated_at, report) or None."""
+        ...
+
+    def drift(self, dataset: str) -> DriftCheck | None:
+        """The dataset's latest continuous-evaluation check, or None."""
         ...
 
 
@@ -147,10 +165,15 @@ class TrainerService:
         """Queue a run; returns it and True, or with a known ``idempotency_key`` that key's run and False.
 
         Raises UnknownDataset or ConfigError (nothing stored) and IdempotencyKeyReused when the key's
-        first request asked for another dataset or other overrides.
+        first request asked for another dataset or other overrides. A ``drift`` run (the evaluator's
+        continuous evaluation asks for it) respects the dataset's cooldown like a threshold run:
+        CoolingDown while a run is active or the last one started less than ``cooldown_s`` ago (a
+        known ``idempotency_key`` still returns its run).
         """
         resolved = self._config.training_for(dataset, overrides)  # validates before anything is stored
         now = self._clock()
+        if reason is TriggerReason.DRIFT:
+            self._check_cooldown(dataset, idempotency_key, now)
         run = RunRecord(
             run_id=new_run_id(dataset, now),
             dataset=dataset,
@@ -178,6 +201,21 @@ class TrainerService:
             except Exception:  # the run is safely queued; the executor's own poll will find it
                 log.exception("on_submitted callback failed", extra={"run_id": stored.run_id})
         return stored, True
+
+    def _check_cooldown(self, dataset: str, idempotency_key: str | None, now: dt.datetime) -> None:
+        recent = self._runs.list(dataset, limit=20)
+        if idempotency_key is not None and any(r.idempotency_key == idempotency_key for r in recent):
+            return  # a replay: create() returns that run
+        active = next((r for r in recent if not r.state.finished), None)
+        if active is not None:
+            raise CoolingDown(f"run {active.run_id} of {dataset!r} is {active.state}: no drift run now")
+        if recent:
+            last = recent[0].started_at or recent[0].created_at
+            until = last + dt.timedelta(seconds=self._config.policy(dataset).cooldown_s)
+            if now < until:
+                raise CoolingDown(
+                    f"{dataset!r} is cooling down until {until.isoformat()} (its last run started)"
+                )
 
     def get(self, run_id: str) -> RunRecord:
         run = self._runs.get(run_id)
@@ -321,6 +359,33 @@ class TrainerService:
             raise EvaluationNotFound(f"no evaluation of run {run_id!r}")
         return stored
 
+    def drift(self, dataset: str) -> DriftCheck:
+        """The dataset's latest continuous-evaluation check (report and history); DriftNotFound."""
+        check = self._registry.drift(dataset)
+        if check is None:
+            raise DriftNotFound(f"no continuous-evaluation check of {dataset!r} yet")
+        return check
+
+    def drift_markdown(self, dataset: str) -> Path:
+        """The latest check's ``drift.md`` (a local model folder only)."""
+        return self._drift_file(dataset, DRIFT_MARKDOWN)
+
+    def drift_chart(self, dataset: str, name: str) -> Path:
+        """The latest check's ``charts/<name>.png``."""
+        if CHART_NAME.fullmatch(name) is None:
+            raise ReportFileNotFound(f"no chart named {name!r}")
+        return self._drift_file(dataset, f"{EVALUATION_CHARTS_DIR}/{name}.png")
+
+    def _drift_file(self, dataset: str, file_name: str) -> Path:
+        check = self.drift(dataset)
+        folder = local_folder(check.report_dir)
+        if folder is None:
+            raise ReportFileNotFound(
+                f"the drift report of {dataset!r} is not on this machine: read it at "
+                f"{check.report_dir.rstrip('/')}/{file_name}"
+            )
+        return _inside(folder.resolve(), file_name, f"{dataset!r} has no {DRIFT_DIR}/{file_name}")
+
     def report_markdown(self, run_id: str) -> Path:
         """The run's ``evaluation/evaluation.md`` (a local model folder only)."""
         return self._report_file(run_id, EVALUATION_MARKDOWN)
@@ -342,11 +407,18 @@ class TrainerService:
                 f"read it at {run.model_uri.rstrip('/')}/{EVALUATION_DIR}/{file_name}"
             )
         evaluation = (folder / EVALUATION_DIR).resolve()
-        path = (evaluation / file_name).resolve()
-        # ``file_name`` is ours or checked; resolving guards against a link leading out all the same.
-        if not path.is_relative_to(evaluation) or not path.is_file():
-            raise ReportFileNotFound(f"run {run_id!r} has no evaluation/{file_name} (not evaluated yet?)")
-        return path
+        return _inside(
+            evaluation, file_name, f"run {run_id!r} has no evaluation/{file_name} (not evaluated yet?)"
+        )
+
+
+def _inside(folder: Path, file_name: str, missing: str) -> Path:
+    """``folder/file_name`` when it is a file inside ``folder``; ReportFileNotFound(missing) otherwise.
+    ``file_name`` is ours or checked; resolving guards against a link leading out all the same."""
+    path = (folder / file_name).resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        raise ReportFileNotFound(missing)
+    return path
 
 
 def local_folder(model_uri: str) -> Path | None:

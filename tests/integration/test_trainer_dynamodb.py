@@ -335,6 +335,21 @@ def test_evaluation_reports_round_trip(dynamodb_client: Any, tables: str) -> Non
     assert DynamoRunStore(dynamodb_client, tables).list() == []  # a report is not a run
 
 
+def test_drift_checks_round_trip_with_their_history(dynamodb_client: Any, tables: str) -> None:
+    registry = ModelRegistry(dynamodb_client, tables)
+    assert registry.drift("support") is None
+    for n in range(3):
+        registry.put_drift("support", "r-1", NOW + dt.timedelta(minutes=n), 100 * n, {"drifted": n == 2},
+                           "/models/r-1/drift", {"at": n, "sources": {"wiki": 2.0 + n}})  # fmt: skip
+    check = registry.drift("support")
+    assert check is not None and (check.run_id, check.records_total) == ("r-1", 200)
+    assert check.report == {"drifted": True}
+    assert check.checked_at == NOW + dt.timedelta(minutes=2) and check.report_dir == "/models/r-1/drift"
+    assert [h["at"] for h in check.history] == [0, 1, 2]
+    assert registry.production("support") is None  # the drift item is not the production alias
+    assert DynamoRunStore(dynamodb_client, tables).list() == []
+
+
 # -- snapshots -------------------------------------------------------------------------------------
 
 
@@ -390,6 +405,11 @@ def test_snapshot_reads_exactly_the_records_up_to_the_watermark(dynamodb_client:
     billing = list(SnapshotReader(dynamodb_client, tables, parallelism=1).read("billing", WATERMARK))
     assert len(billing) == 50
     assert list(reader.read("support", WATERMARK - 2000)) == []
+    # a window (continuous evaluation: what arrived after a model's watermark), lower bound excluded
+    window = {r.id for r in reader.read("support", WATERMARK, after_ms=WATERMARK - 100)}
+    assert window == {r.id for r in records if WATERMARK - 100 < ingested[r.id] <= WATERMARK}
+    assert len(window) == 100
+    assert list(reader.read("support", WATERMARK, after_ms=WATERMARK)) == []
 
     stream = reader.read("support", WATERMARK)
     first = [next(stream) for _ in range(5)]

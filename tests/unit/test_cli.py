@@ -38,7 +38,7 @@ def test_unbuilt_service_says_so_and_fails() -> None:
 # What README, examples/demo, scripts and the Makefile call: the names users know stay as they were.
 KNOWN_COMMANDS = [
     ["collector", "run"], ["sanitizer", "run"], ["writer", "run"], ["writer", "init-tables"],
-    ["trainer", "run"], ["evaluator", "run"], ["sanitize"], ["lineage"], ["evaluate"],
+    ["trainer", "run"], ["evaluator", "run"], ["sanitize"], ["lineage"], ["evaluate"], ["drift"],
     ["canary", "plant"], ["schemas", "export"], ["models", "prepare"], ["dev", "up"], ["dev", "down"],
     ["dev", "status"], ["dev", "install"], ["dev", "images"],
 ]  # fmt: skip

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
+import matplotlib.dates as mdates  # noqa: E402 - the backend is chosen first
+import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
 from services.evaluator.core.report import EvaluationReport  # noqa: E402
@@ -95,6 +98,49 @@ def per_source_bars(report: EvaluationReport, path: Path) -> Path:
         ax.set_ylabel(metric.replace("_", " ") + " (lower is better)")
         ax.set_title("Per source")
         ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=_DPI)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def drift_history(
+    history: Sequence[dict[str, Any]], path: Path, metric: str, title: str = "Continuous evaluation"
+) -> Path:
+    """The metric per source over the checks (a line each), the latest baselines at promotion dashed in
+    the same colour, and a vertical line where the production model changed."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    try:
+        # matplotlib's date numbers: days since its epoch, 1970-01-01 UTC (xaxis_date formats them)
+        times = [dt.datetime.fromisoformat(h["at"]).timestamp() / 86400 for h in history]
+        names = sorted({name for h in history for name in h.get("sources", {})})
+        colours = plt.get_cmap("tab10")
+        for number, name in enumerate(names):
+            colour = colours(number % 10)
+            points = [
+                (t, h["sources"][name]) for t, h in zip(times, history, strict=True) if name in h["sources"]
+            ]
+            ax.plot([t for t, _ in points], [v for _, v in points], marker="o", color=colour, label=name)
+            baseline = history[-1].get("baselines", {}).get(name) if history else None
+            if baseline is not None:
+                ax.axhline(baseline, color=colour, linestyle="--", linewidth=1, alpha=0.7)
+        for before, after, at in zip(history, history[1:], times[1:], strict=False):
+            if before.get("run_id") != after.get("run_id"):
+                ax.axvline(at, color="#888888", linestyle=":", linewidth=1)
+        values = [v for h in history for v in h.get("sources", {}).values()]
+        values += [v for v in history[-1].get("baselines", {}).values() if v] if history else []
+        if values and min(values) > 0 and max(values) / min(values) > 20:
+            ax.set_yscale("log")  # a drifted source can sit orders of magnitude above the others
+        locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]  # matplotlib's stubs
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+        ax.set_ylabel(metric.replace("_", " ") + " (lower is better)")
+        ax.set_title(f"{title} (dashed: at promotion)")
+        ax.grid(alpha=0.3)
+        if names:
+            ax.legend(fontsize=8)
+        fig.autofmt_xdate()
         fig.tight_layout()
         fig.savefig(path, dpi=_DPI)
     finally:

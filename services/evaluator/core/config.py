@@ -77,6 +77,51 @@ class PiiScanConfig(_Config):
     )
 
 
+class DriftConfig(_Config):
+    """Continuous evaluation: the production model of each dataset on the records that arrived since its
+    training watermark, per source, against its evaluation report at promotion (``core/drift.py``)."""
+
+    enabled: bool = Field(default=True, description="Run the checks in the evaluator worker.")
+    datasets: list[str] = Field(
+        default_factory=list, description="Only these datasets; empty: every dataset with a production model."
+    )
+    poll_s: float = Field(default=60.0, gt=0, description="How often the worker looks at the counters.")
+    min_new_records: int = Field(
+        default=200, ge=1, description="New records (the writer's counter) since the last check: check."
+    )
+    max_interval_s: float | None = Field(
+        default=86_400.0, gt=0, description="Check at least this often when any record arrived (null: never)."
+    )
+    metric: Literal["perplexity", "byte_perplexity"] = Field(
+        default="perplexity", description="The compared loss metric (the same model: same tokenizer)."
+    )
+    margin: float = Field(
+        default=0.15, gt=0, description="A source whose metric rose more than this (relative) has drifted."
+    )
+    min_records_per_source: int = Field(
+        default=20, ge=1, description="Fewer fresh records of a source: reported, never judged."
+    )
+    held_out_only: bool = Field(
+        default=True,
+        description="Only records on the eval side of the trainer's split (the next run holds them out too).",
+    )
+    max_records: int | None = Field(
+        default=2000, ge=1, description="Stable hash sample of the fresh records (null: all of them)."
+    )
+    max_pairs: int = Field(
+        default=50, ge=0, description="Prompt/response pairs generated for the task metrics (0: none)."
+    )
+    settle_s: float = Field(
+        default=5.0, ge=0, description="Records ingested in the last seconds wait for the next check."
+    )
+    request_training: bool = Field(default=True, description="Ask the admin API for a `drift` run.")
+    retry_after_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="At most one drift run per production model per this many seconds since its promotion.",
+    )
+
+
 class EvaluatorConfig(_Config):
     version: Literal[1] = 1
     runtime: RuntimeConfig = RuntimeConfig()
@@ -85,6 +130,7 @@ class EvaluatorConfig(_Config):
     canaries: CanaryConfig = CanaryConfig()
     pii_scan: PiiScanConfig = PiiScanConfig()
     gates: GatesConfig = GatesConfig()
+    drift: DriftConfig = DriftConfig()
 
     @model_validator(mode="after")
     def _exposure_can_fail(self) -> EvaluatorConfig:

@@ -106,6 +106,10 @@ class ModelMetrics(_Frozen):
     by_source: dict[str, LossStats]
     by_dataset: dict[str, LossStats]
     task: TaskStats | None = None
+    task_by_source: dict[str, TaskStats] = Field(
+        default_factory=dict,
+        description="Exact match and ROUGE-L of each source's pairs (sources with pairs).",
+    )
     health: HealthStats | None = None
 
 
@@ -206,6 +210,16 @@ def pii_stats(findings: Sequence[Mapping[str, int]]) -> PiiStats:
     )
 
 
+def task_by_source(generations: Sequence[GenerationResult]) -> dict[str, TaskStats]:
+    """``task_stats`` of each source's generations (sources without prompt/response pairs left out)."""
+    out: dict[str, TaskStats] = {}
+    for name in sorted({g.source for g in generations}):
+        stats = task_stats(g for g in generations if g.source == name)
+        if stats is not None:
+            out[name] = stats
+    return out
+
+
 def summarize(
     tokenizer: str,
     losses: Sequence[ExampleLoss],
@@ -219,6 +233,7 @@ def summarize(
         by_source=_grouped(losses, lambda e: e.source),
         by_dataset=_grouped(losses, lambda e: e.dataset),
         task=task_stats(generations),
+        task_by_source=task_by_source(generations),
         health=health_stats([g.text for g in generations], ngram),
     )
 

@@ -18,7 +18,9 @@ from services.trainer.api.deps import require_admin
 from services.trainer.api.routes import UNAUTHORIZED, ops_router, router
 from services.trainer.core.errors import ConfigError, InvalidTransition, RunNotFound, UnknownDataset
 from services.trainer.service import (
+    CoolingDown,
     DatasetNotFound,
+    DriftNotFound,
     EvaluationNotFound,
     IdempotencyKeyReused,
     NothingToRollBack,
@@ -73,6 +75,8 @@ DOMAIN_ERRORS: Final[dict[type[Exception], tuple[int, str]]] = {
     ProductionNotFound: (404, "production_not_found"),
     EvaluationNotFound: (404, "evaluation_not_found"),
     ReportFileNotFound: (404, "report_not_found"),
+    DriftNotFound: (404, "drift_not_found"),
+    CoolingDown: (409, "cooling_down"),
 }
 HTTP_CODES: Final = {
     400: "bad_request",

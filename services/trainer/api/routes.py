@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from libs.registry import Production
-from libs.schemas.events import RunId
+from libs.schemas.events import RunId, TriggerReason
 from libs.schemas.records import DatasetName
 from services.trainer.api.deps import Actor, RequestedBy, Service
 from services.trainer.api.schemas import (
+    DriftOut,
     ErrorOut,
     EvaluationOut,
     ModelList,
@@ -79,6 +80,10 @@ IdempotencyKey = Annotated[
             },
         },
         400: _error("The body is not valid JSON."),
+        409: _error(
+            "A `drift` run while the dataset has a run active or is in its cooldown (`cooling_down`): "
+            "nothing was started."
+        ),
         413: _error("The body is larger than the limit."),
         422: _error(
             "Invalid body or header (`invalid_request`), overrides that do not make a valid training config "
@@ -100,7 +105,9 @@ def submit_training(
     The config is resolved and validated before anything is stored. Retrying with the same
     `Idempotency-Key` is safe: the first request creates the run (202), later ones return it (200).
     """
-    run, created = service.submit(body.dataset, body.overrides, idempotency_key, requested_by)
+    run, created = service.submit(
+        body.dataset, body.overrides, idempotency_key, requested_by, TriggerReason(body.reason)
+    )
     response.headers["Location"] = str(request.url_for("get_training", run_id=run.run_id).path)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -254,6 +261,65 @@ def rollback_model(body: RollbackRequest, request: Request, service: Service, ac
 )
 def get_production(dataset: DatasetName, service: Service) -> ProductionOut:
     return ProductionOut.of(service.production_of(dataset))
+
+
+DRIFT_NOT_FOUND: Final = _error("No continuous-evaluation check of the dataset yet (`drift_not_found`).")
+
+
+@router.get(
+    "/models/{dataset}/drift",
+    response_model=DriftOut,
+    summary="Get the latest continuous evaluation of a dataset's production model",
+    tags=["models"],
+    responses={
+        200: {"description": "The latest drift report, with one history entry per check."},
+        404: DRIFT_NOT_FOUND,
+        **INVALID,
+    },
+)
+def get_drift(dataset: DatasetName, service: Service) -> DriftOut:
+    """How the production model does on the records that arrived since its training, per source, next to
+    its evaluation at promotion; which sources drifted and the `drift` training run requested, if any."""
+    return DriftOut.of(service.drift(dataset))
+
+
+@router.get(
+    "/models/{dataset}/drift.md",
+    response_class=Response,
+    summary="Get the latest continuous evaluation as Markdown",
+    tags=["models"],
+    responses={
+        200: {
+            "content": {"text/markdown": {"schema": {"type": "string"}}},
+            "description": "The report, from `<model folder>/drift/drift.md`.",
+        },
+        404: _error(
+            "No check yet (`drift_not_found`), or the file is not here (`report_not_found`: the model is "
+            "kept in S3; the message gives the file's s3:// URI)."
+        ),
+        **INVALID,
+    },
+)
+def get_drift_markdown(dataset: DatasetName, service: Service) -> Response:
+    return Response(service.drift_markdown(dataset).read_bytes(), media_type="text/markdown; charset=utf-8")
+
+
+@router.get(
+    "/models/{dataset}/drift/charts/{name}.png",
+    response_class=Response,
+    summary="Get a chart of the latest continuous evaluation",
+    tags=["models"],
+    responses={
+        200: {
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The chart (`drift`: the metric per source over the checks).",
+        },
+        404: _error("No check yet (`drift_not_found`), or no such chart here (`report_not_found`)."),
+        **INVALID,
+    },
+)
+def get_drift_chart(dataset: DatasetName, name: ChartName, service: Service) -> Response:
+    return Response(service.drift_chart(dataset, name).read_bytes(), media_type="image/png")
 
 
 @router.get(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from libs.registry import Production
+from libs.registry import DriftCheck, Production
 from libs.schemas.events import TriggerReason
 from libs.schemas.records import DatasetName
 from services.trainer.core.runs import RunRecord, RunState
@@ -61,6 +61,13 @@ class TrainingRequest(_Body):
         'e.g. `{"learning_rate": 0.0005, "lora": {"r": 16}}`.',
     )
 
+    reason: Literal["manual", "drift"] = Field(
+        default="manual",
+        description="Why: `manual` (a person), or `drift` (the evaluator's continuous evaluation found the "
+        "production model behind on fresh records). A `drift` run respects the dataset's cooldown: 409 "
+        "`cooling_down` while a run is active or the last one started less than `cooldown_s` ago.",
+    )
+
     @field_validator("overrides")
     @classmethod
     def _json_safe(cls, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +101,9 @@ class RunOut(_Body):
     run_id: str = Field(description="`<dataset>-<UTC time>-<random>`: unique and sortable by creation.")
     dataset: str = Field(description="The dataset trained on.")
     state: RunState = Field(description="queued -> running -> succeeded | failed | cancelled.")
-    reason: TriggerReason = Field(description="manual (admin API) or threshold (enough new records).")
+    reason: TriggerReason = Field(
+        description="manual (admin API), threshold (enough new records) or drift (continuous evaluation)."
+    )
     requested_by: str = Field(description="Who asked for the run.")
     idempotency_key: str | None = Field(description="The `Idempotency-Key` it was created with, if any.")
     overrides: dict[str, Any] = Field(description="The request's overrides, as sent.")
@@ -275,6 +284,37 @@ class EvaluationOut(_Body):
             decision=stored["decision"],
             evaluated_at=stored["evaluated_at"],
             report=stored["report"],
+        )
+
+
+class DriftOut(_Body):
+    """The latest continuous-evaluation check of a dataset's production model."""
+
+    dataset: str
+    run_id: str = Field(description="The production run checked.")
+    checked_at: AwareDatetime
+    records_total: int = Field(description="The writer's records_total for the dataset at the check.")
+    report: dict[str, Any] = Field(
+        description="The evaluator's drift report: per source and for the dataset, the metric on the records "
+        "that arrived since the model's training next to its value at promotion, the status, which sources "
+        "drove a drift, and the training request. Markdown: `GET /v1/models/{dataset}/drift.md`; chart: "
+        "`GET /v1/models/{dataset}/drift/charts/drift.png`."
+    )
+    report_dir: str = Field(description="Where the report's files are (beside the model).")
+    history: list[dict[str, Any]] = Field(
+        description="One entry per check, oldest first (the chart's points)."
+    )
+
+    @classmethod
+    def of(cls, check: DriftCheck) -> DriftOut:
+        return cls(
+            dataset=check.dataset,
+            run_id=check.run_id,
+            checked_at=check.checked_at,
+            records_total=check.records_total,
+            report=check.report,
+            report_dir=check.report_dir,
+            history=check.history,
         )
 
 

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from libs.model_folder.files import EVALUATION_JSON, EVALUATION_MARKDOWN
-from services.evaluator.adapters.charts import loss_curve
+from services.evaluator.adapters.charts import drift_history, loss_curve
 from services.evaluator.adapters.report_files import save_report
 from services.evaluator.core.report import EvaluationReport
 
@@ -32,3 +32,17 @@ def test_a_saved_report_has_json_markdown_and_the_charts_it_links(tmp_path: Path
 def test_without_a_loss_curve_only_the_comparisons_are_drawn(tmp_path: Path) -> None:
     saved = save_report(report(), tmp_path)
     assert [chart.title for chart in saved.charts] == ["Candidate vs production", "Per source"]
+
+
+def test_the_drift_chart_draws_every_source_over_the_checks(tmp_path: Path) -> None:
+    history = [
+        {
+            "at": f"2026-12-06T1{hour}:00:00+00:00",
+            "run_id": "a" if hour < 3 else "b",  # a promotion between checks: a vertical line
+            "sources": {"support": 1.8, **({"wiki": 2000.0 if hour > 1 else 1.5} if hour else {})},
+            "baselines": {"support": 2.0, "wiki": 1.5},
+        }
+        for hour in range(5)
+    ]
+    assert drift_history(history, tmp_path / "drift.png", "perplexity").read_bytes().startswith(PNG)
+    assert drift_history([], tmp_path / "empty.png", "byte_perplexity").read_bytes().startswith(PNG)

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from libs.registry import MAX_HISTORY, NothingToRollBack, Production, RegistryError
+from libs.registry import MAX_HISTORY, DriftCheck, NothingToRollBack, Production, RegistryError
 from services.trainer.core.errors import InvalidTransition
 from services.trainer.core.runs import ACTIVE, RunRecord, RunState, can_move
 
@@ -98,6 +98,7 @@ class FakeRegistry:
         self._lock = threading.RLock()
         self._items: dict[str, dict[str, Any]] = {}  # dataset -> the production item
         self._evaluations: dict[str, dict[str, Any]] = {}
+        self.drifts: dict[str, DriftCheck] = {}  # tests set them directly
         for dataset, run_id in (production or {}).items():
             self.promote(dataset, run_id)
 
@@ -183,6 +184,10 @@ class FakeRegistry:
         if stored is None:
             return None
         return {**stored, "report": json.loads(stored["report"])}
+
+    def drift(self, dataset: str) -> DriftCheck | None:
+        with self._lock:
+            return self.drifts.get(dataset)
 
     def promote(self, dataset: str, run_id: str, model_uri: str | None = None) -> None:
         """Make ``run_id`` production now, whatever is there (tests only)."""
