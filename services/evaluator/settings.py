@@ -15,7 +15,9 @@ from libs.schemas import EVALUATOR_DLQ_TOPIC, TRAINING_EVENTS_TOPIC
 
 
 class EvaluatorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TUNELINE_EVALUATOR_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TUNELINE_EVALUATOR_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     http_port: int = Field(default=8084, description="Health, readiness and metrics endpoints.")
     config_file: Path = Field(

@@ -18,7 +18,9 @@ from services.server.core.limits import Limits
 
 
 class ServerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TUNELINE_SERVER_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TUNELINE_SERVER_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     http_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a pod (the chart sets it).")
     http_port: int = Field(default=8085, description="The OpenAI-compatible API, health, readiness, metrics.")

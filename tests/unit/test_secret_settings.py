@@ -13,6 +13,7 @@ from libs.common.settings import SharedSettings
 from services.collector.settings import CollectorSettings
 from services.evaluator.settings import EvaluatorSettings
 from services.sanitizer.settings import SanitizerSettings
+from services.server.settings import ServerSettings
 from services.trainer.settings import TrainerSettings
 from services.writer.settings import WriterSettings
 
@@ -23,8 +24,16 @@ SETTINGS: list[type[BaseSettings]] = [
     WriterSettings,
     TrainerSettings,
     EvaluatorSettings,
+    ServerSettings,
 ]
 SECRET = "s3cr3t-value-that-must-never-be-printed"
+
+
+def test_every_service_settings_class_is_checked() -> None:
+    services = {path.parent.name for path in Path(__file__).parents[2].glob("services/*/settings.py")}
+    assert services == {
+        cls.__module__.split(".")[1] for cls in SETTINGS if cls.__module__.startswith("services.")
+    }
 
 
 def _secret_fields(cls: type[BaseSettings]) -> list[str]:
