@@ -17,7 +17,7 @@ from libs.common.kafka import consumer_config, ensure_topics, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.model_folder.store import local_model
 from libs.registry import ModelRegistry
-from services.server.adapters.engine import EngineHooks, GenerationEngine, load_engine
+from services.server.adapters.engine import Engine, EngineHooks, load_engine
 from services.server.adapters.follower import RegistryFollower
 from services.server.adapters.http_api import create_app
 from services.server.adapters.models import Served, ServedModels
@@ -30,7 +30,7 @@ log = logging.getLogger("services.server")
 def build_models(settings: ServerSettings, metrics: ServerMetrics, s3: Any = None) -> ServedModels:
     """The served models, loading each production model from the store (``s3://`` copied to work_dir)."""
 
-    def load(dataset: str, run_id: str, model_uri: str) -> GenerationEngine:
+    def load(dataset: str, run_id: str, model_uri: str) -> Engine:
         folder = local_model(model_uri, settings.work_dir, s3)
         hooks = EngineHooks(
             queue_depth=metrics.queue_depth.labels(dataset).set,
@@ -44,6 +44,9 @@ def build_models(settings: ServerSettings, metrics: ServerMetrics, s3: Any = Non
             settings.batch_wait_ms / 1000,
             hooks,
             f"{dataset}-{run_id}",
+            settings.batching,
+            settings.max_tokens,
+            settings.max_prompt_tokens,
         )
 
     def switched(new: Served, old: Served | None) -> None:

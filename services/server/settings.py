@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from libs.common.paths import home_path
 from libs.common.settings import SharedSettings, get_shared_settings, in_namespace
 from libs.schemas import TRAINING_EVENTS_TOPIC
+from services.server.core.batching import Batching
 from services.server.core.limits import Limits
 
 
@@ -49,6 +50,11 @@ class ServerSettings(BaseSettings):
     )
     device: str = Field(default="auto", description="auto (CUDA when present), cpu, cuda, cuda:1...")
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    batching: Batching = Field(
+        default="auto",
+        description="padded: requests queued a few ms, one padded generate call per batch (the faster one on "
+        "CPU); continuous: transformers' continuous batching, paged attention; auto: continuous on CUDA.",
+    )
     max_batch: int = Field(default=16, ge=1, le=256, description="Requests per generate call.")
     batch_wait_ms: float = Field(
         default=5.0, ge=0, le=1000, description="How long a request waits for company."

@@ -18,12 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from services.server.core.batching import take_batch
+from services.server.core.batching import Batching, take_batch
 from services.server.core.limits import Sampling
 from services.server.core.text import TextAssembler
 
@@ -113,6 +113,21 @@ class _Dispatch(StoppingCriteria):  # type: ignore[misc]  # transformers is unty
             job.deliver(int(token), self.eos_ids)
         done = torch.tensor([job.done for job in self.jobs], dtype=torch.bool, device=input_ids.device)
         return done
+
+
+class Engine(Protocol):
+    """What the API and the model switch use of an engine: this module's padded-batch engine, or the
+    continuous-batching one (``adapters/continuous.py``)."""
+
+    tokenizer: Any
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def submit(self, job: Job) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -243,27 +258,46 @@ class GenerationEngine:
 
 
 def load_engine(
-    folder: str, device: str, dtype: str, max_batch: int, batch_wait_s: float, hooks: EngineHooks, name: str
-) -> GenerationEngine:
+    folder: str,
+    device: str,
+    dtype: str,
+    max_batch: int,
+    batch_wait_s: float,
+    hooks: EngineHooks,
+    name: str,
+    batching: Batching = "auto",
+    max_new_tokens: int = 512,
+    max_prompt_tokens: int = 2048,
+) -> Engine:
     """A model folder (weights, config, tokenizer) in eval mode on ``device`` (auto: CUDA when there is
-    one), warmed up by one short generation so the first request does not pay for it."""
+    one); the padded engine is warmed up by one short generation so the first request does not pay for
+    it. ``batching``
+    auto: continuous batching on CUDA, one padded ``generate`` per batch on CPU (measured faster there)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     target = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    continuous = batching == "continuous" or (batching == "auto" and target.type == "cuda")
+    # Continuous batching attends over a paged KV cache: the model needs the paged attention kernels.
+    attention = {"attn_implementation": "paged|sdpa"} if continuous else {}
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtypes[dtype])
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtypes[dtype], **attention)
     model.to(target)
     model.eval()
-    engine = GenerationEngine(model, tokenizer, target, max_batch, batch_wait_s, hooks, name)
+    prompt = tokenizer("Hello", add_special_tokens=False)["input_ids"]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if continuous:
+        from services.server.adapters.continuous import ContinuousEngine
+
+        return ContinuousEngine(model, tokenizer, target, max_new_tokens, max_batch, max_prompt_tokens, hooks)
     with torch.inference_mode():
         model.generate(
-            input_ids=torch.tensor([engine.encode("Hello")], device=target),
-            attention_mask=torch.ones((1, len(engine.encode("Hello"))), dtype=torch.long, device=target),
+            input_ids=torch.tensor([prompt], device=target),
+            attention_mask=torch.ones((1, len(prompt)), dtype=torch.long, device=target),
             max_new_tokens=2,
             do_sample=False,
-            pad_token_id=engine.pad_id,
+            pad_token_id=pad,
         )
-    return engine
+    return GenerationEngine(model, tokenizer, target, max_batch, batch_wait_s, hooks, name)

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from services.server.adapters.engine import GenerationEngine
+from services.server.adapters.engine import Engine
 
 log = logging.getLogger(__name__)
 
-Loader = Callable[[str, str, str], GenerationEngine]  # (dataset, run id, model uri) -> a loaded engine
+Loader = Callable[[str, str, str], Engine]  # (dataset, run id, model uri) -> a loaded engine
 
 
 @dataclass(eq=False)
@@ -27,7 +27,7 @@ class Served:
     dataset: str
     run_id: str
     model_uri: str
-    engine: GenerationEngine
+    engine: Engine
     loaded_at: float = field(default_factory=time.time)
     leases: int = 0
     retired: bool = False

@@ -5,7 +5,11 @@ owns the queue and the clock."""
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
+
+# How an engine batches: ``padded`` one generate call per batch of queued requests, ``continuous``
+# transformers' continuous batching; ``auto`` picks continuous on CUDA, padded on CPU.
+Batching = Literal["auto", "padded", "continuous"]
 
 
 class Batchable(Protocol):

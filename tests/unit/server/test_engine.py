@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from services.server.adapters.engine import Delta, EngineHooks, Finished, GenerationEngine, Job, load_engine
+from services.server.adapters.engine import (
+    Delta,
+    Engine,
+    EngineHooks,
+    Finished,
+    GenerationEngine,
+    Job,
+    load_engine,
+)
 from services.server.core.limits import Sampling
 from services.server.core.text import TextAssembler
 
@@ -21,7 +29,7 @@ def greedy(max_new_tokens: int, stop: tuple[str, ...] = ()) -> Sampling:
 
 
 async def complete(
-    engine: GenerationEngine, prompts: list[str], samplings: list[Sampling]
+    engine: Engine, prompts: list[str], samplings: list[Sampling]
 ) -> list[tuple[str, Finished]]:
     loop = asyncio.get_running_loop()
     jobs = []
@@ -52,8 +60,9 @@ async def drain(job: Job) -> tuple[str, Finished]:
 def engine(tiny_models: dict[str, Path]) -> Iterator[GenerationEngine]:
     batches: list[int] = []
     engine = load_engine(
-        str(tiny_models["a"]), "cpu", "float32", 8, 0.05, EngineHooks(batch=batches.append), "t"
+        str(tiny_models["a"]), "cpu", "float32", 8, 0.05, EngineHooks(batch=batches.append), "t", "padded"
     )
+    assert isinstance(engine, GenerationEngine)
     engine.batches = batches  # type: ignore[attr-defined]
     yield engine
     engine.stop()
@@ -119,3 +128,31 @@ def test_a_stopped_engine_refuses_new_work(engine: GenerationEngine) -> None:
         engine.submit(
             Job([1], greedy(1), TextAssembler(engine.decode), asyncio.new_event_loop(), asyncio.Queue())
         )
+
+
+def test_the_continuous_batching_engine_answers_with_the_same_contract(tiny_models: dict[str, Path]) -> None:
+    """transformers' continuous batching, picked on CUDA; its contract checked here on CPU."""
+    from services.server.adapters.continuous import ContinuousEngine
+
+    engine = load_engine(
+        str(tiny_models["a"]), "cpu", "float32", 8, 0.0, EngineHooks(), "c", "continuous", 64
+    )
+    assert isinstance(engine, ContinuousEngine)
+    try:
+        limits = [3, 7, 12, 5]
+        results = asyncio.run(complete(engine, PROMPTS, [greedy(n) for n in limits]))
+        for (_, finished), limit in zip(results, limits, strict=True):
+            assert finished.reason in ("length", "stop") and finished.error is None
+            assert (
+                finished.completion_tokens == limit
+                if finished.reason == "length"
+                else finished.completion_tokens < limit
+            )
+        assert any(text for text, _ in results)
+        ((whole, _),) = asyncio.run(complete(engine, [PROMPTS[0]], [greedy(16)]))
+        if len(whole) > 4:
+            stop = whole[2:4]
+            ((cut, finished),) = asyncio.run(complete(engine, [PROMPTS[0]], [greedy(16, (stop,))]))
+            assert finished.reason == "stop" and stop not in cut
+    finally:
+        engine.stop()
