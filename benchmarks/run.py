@@ -47,6 +47,7 @@ BENCHMARKS = (
     ),
     Benchmark("trainer", "benchmarks.trainer", ("--steps", "15", "--records", "2000")),
     Benchmark("evaluator", "benchmarks.evaluator", ("--examples", "64", "--generate", "8", "--repeats", "1")),
+    Benchmark("serving", "benchmarks.serving", ("--requests", "1", "--max-tokens", "32")),
 )
 
 
