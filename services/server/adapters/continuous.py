@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from services.server.adapters.engine import EngineHooks, Job
+from services.server.adapters.engine import EngineHooks, Job, special_tokens
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,7 @@ class ContinuousEngine:
         self.tokenizer = tokenizer
         self.device = device
         self.hooks = hooks or EngineHooks()
-        eos = model.generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        if tokenizer.eos_token_id is not None:
-            eos_ids.add(int(tokenizer.eos_token_id))
-        self.eos_ids = frozenset(eos_ids)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.eos_ids, pad = special_tokens(model, tokenizer)
         # Temperature and top-p away from 1, so that their per-request processors exist; each request
         # then sets its own values.
         config = GenerationConfig(

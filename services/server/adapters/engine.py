@@ -130,6 +130,17 @@ class Engine(Protocol):
     def stop(self) -> None: ...
 
 
+def special_tokens(model: Any, tokenizer: Any) -> tuple[frozenset[int], int]:
+    """(every token that ends a sequence, the padding token): the model's generation config may name
+    end-of-turn tokens the tokenizer's ``eos_token`` does not, so both count."""
+    eos = model.generation_config.eos_token_id
+    eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if tokenizer.eos_token_id is not None:
+        eos_ids.add(int(tokenizer.eos_token_id))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return frozenset(eos_ids), int(pad if pad is not None else 0)
+
+
 @dataclass(frozen=True)
 class EngineHooks:
     """Where the engine reports what it does (the server's metrics); no-ops by default."""
@@ -155,13 +166,7 @@ class GenerationEngine:
         self.max_batch = max_batch
         self.batch_wait_s = batch_wait_s
         self.hooks = hooks or EngineHooks()
-        eos = model.generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        if tokenizer.eos_token_id is not None:
-            eos_ids.add(int(tokenizer.eos_token_id))
-        self.eos_ids = frozenset(eos_ids)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.pad_id = int(pad if pad is not None else 0)
+        self.eos_ids, self.pad_id = special_tokens(model, tokenizer)
         self._waiting: list[Job] = []
         self._cond = threading.Condition()
         self._stopping = False
