@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -40,9 +41,10 @@ class ServerSettings(BaseSettings):
     )
     events_topic: str = Field(default=TRAINING_EVENTS_TOPIC, validate_default=True)
     group_id: str = Field(
-        default_factory=lambda: f"tuneline-server.{socket.gethostname()}",
+        default_factory=lambda: f"tuneline-server.{socket.gethostname()}.{uuid.uuid4().hex[:8]}",
         validate_default=True,
-        description="Each replica reads every promotion, so each has a group of its own.",
+        description="Each server process reads every promotion, so each has a group of its own (two on one "
+        "host included); it commits nothing, and a read of the registry at start covers what came before.",
     )
     registry_poll_s: float = Field(default=30.0, gt=0, description="How often the registry is read anyway.")
     work_dir: Path = Field(
