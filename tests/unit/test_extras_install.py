@@ -28,6 +28,7 @@ FOREIGN = {
     "sanitizer": ["torch", "ray", "deepspeed", "rouge_score"],
     "trainer": ["faust", "aiokafka", "presidio_analyzer", "rouge_score"],
     "evaluator": ["faust", "aiokafka", "ray", "deepspeed"],
+    "server": ["faust", "aiokafka", "presidio_analyzer", "ray", "deepspeed", "rouge_score"],
 }
 
 _CHECK = """
@@ -79,3 +80,7 @@ def test_a_service_installs_and_imports_with_only_its_extra(service: str, tmp_pa
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert int(result.stdout.split()[-1]) > 5  # the service's modules were found and imported
+
+
+def test_every_service_says_which_stacks_its_extra_must_not_bring() -> None:
+    assert set(FOREIGN) == set(SERVICES)
