@@ -11,9 +11,7 @@ driven by `wiki`; a later check of the same model replays its key instead of ask
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +26,6 @@ import yaml
 
 from libs.devstack.probes import LOCAL_AWS_KEY_ID, LOCAL_AWS_SECRET
 from libs.devstack.servers import free_port
-from libs.model_folder.manifest import DataManifest, ModelManifest, ids_digest
 from libs.registry import DriftCheck, ModelRegistry
 from libs.schemas import RecordKind, SanitizedRecord
 from libs.storage.items import to_item
@@ -76,39 +73,6 @@ EVALUATOR_CONFIG: dict[str, Any] = {
 }
 
 
-def publish(model: Any, tokenizer: Any, base: Path, folder: Path, run_id: str, dataset: str) -> Path:
-    """A model folder as the trainer publishes it (weights, tokenizer, base, eval split, manifest)."""
-    T.save(model, tokenizer, folder)
-    shutil.copytree(base, folder / "base")
-    records = T.corpus()
-    held = T.split(records)[1]
-    with open(folder / "eval.jsonl", "w") as out:
-        for example in T.eval_set(records, dataset):
-            row: dict[str, str | None] = {
-                "id": example.record_id,
-                "source": example.source,
-                "dataset": dataset,
-            }
-            row |= (
-                {"text": example.text}
-                if example.text
-                else {"prompt": example.prompt, "response": example.response}
-            )
-            out.write(json.dumps(row) + "\n")
-    data = DataManifest(
-        dataset=dataset, watermark=WATERMARK, record_count=len(records),
-        train_records=len(records) - len(held), eval_records=len(held), train_blocks=1, eval_blocks=1,
-        tokens=1, ids_digest=ids_digest(r.id for r in records), eval_fraction=T.EVAL_FRACTION,
-    )  # fmt: skip
-    manifest = ModelManifest(
-        run_id=run_id, dataset=dataset, base_model="tuneline/tiny-llama", base_model_kind="tiny-built",
-        created_at=WATERMARK, data=data, training={}, code_version="test", finetune="full",
-        base_model_dir="base",
-    )  # fmt: skip
-    (folder / "manifest.json").write_text(manifest.model_dump_json())
-    return folder
-
-
 @pytest.fixture(scope="module")
 def model_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     threads = torch.get_num_threads()
@@ -122,8 +86,8 @@ def model_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     T.train(model, tokenizer, texts, steps=120, seed=1)
     torch.set_num_threads(threads)
     return {
-        dataset: publish(
-            model, tokenizer, base, root / "store" / f"{dataset}-prod", f"{dataset}-prod", dataset
+        dataset: T.publish(
+            model, tokenizer, base, root / "store" / f"{dataset}-prod", f"{dataset}-prod", dataset, WATERMARK
         )
         for dataset in ("general", "calm")
     }

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +20,6 @@ from confluent_kafka import Consumer, Producer
 from libs.common.kafka import client_config, consumer_config, plaintext_settings
 from libs.devstack.probes import LOCAL_AWS_KEY_ID, LOCAL_AWS_SECRET
 from libs.devstack.servers import free_port
-from libs.model_folder.manifest import DataManifest, ModelManifest, ids_digest
 from libs.registry import ModelRegistry
 from libs.schemas import DeadLetter, RunStatus, TrainingCompleted
 from libs.storage.tables import init_tables
@@ -30,42 +28,6 @@ from tests.unit.evaluator import tiny_models as T
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 DATASET = "general"
-
-
-def publish_model(model: Any, tokenizer: Any, base: Path, folder: Path, run_id: str) -> Path:
-    """A model folder as the trainer publishes it: weights, tokenizer, base, eval split, manifest."""
-    T.save(model, tokenizer, folder)
-    shutil.copytree(base, folder / "base")
-    records = T.corpus()
-    held = T.split(records)[1]
-    with open(folder / "eval.jsonl", "w") as out:
-        for example in T.eval_set(records, DATASET):
-            row: dict[str, str | None] = {
-                "id": example.record_id,
-                "source": example.source,
-                "dataset": DATASET,
-            }
-            row |= (
-                {"text": example.text}
-                if example.text
-                else {"prompt": example.prompt, "response": example.response}
-            )
-            out.write(json.dumps(row) + "\n")
-    (folder / "training_log.json").write_text(
-        json.dumps([{"step": s, "loss": 5.0 / s} for s in range(1, 20)])
-    )
-    data = DataManifest(
-        dataset=DATASET, watermark=dt.datetime.now(dt.UTC), record_count=len(records),
-        train_records=len(records) - len(held), eval_records=len(held), train_blocks=1, eval_blocks=1,
-        tokens=1, ids_digest=ids_digest(r.id for r in records), eval_fraction=T.EVAL_FRACTION,
-    )  # fmt: skip
-    manifest = ModelManifest(
-        run_id=run_id, dataset=DATASET, base_model="tuneline/tiny-llama", base_model_kind="tiny-built",
-        created_at=dt.datetime.now(dt.UTC), data=data, training={}, code_version="test", finetune="full",
-        base_model_dir="base",
-    )  # fmt: skip
-    (folder / "manifest.json").write_text(manifest.model_dump_json())
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +41,15 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     T.train(model, tokenizer, texts, steps=10)
     base = T.save(model, tokenizer, root / "base-model")
     T.train(model, tokenizer, texts, steps=150, seed=1)
-    tuned = publish_model(model, tokenizer, base, root / "store" / "run-tuned", "general-tuned")
+    now = dt.datetime.now(dt.UTC)
+    tuned = T.publish(model, tokenizer, base, root / "store" / "run-tuned", "general-tuned", DATASET, now)
     with torch.no_grad():
         generator = torch.Generator().manual_seed(3)
         for param in model.parameters():
             param.add_(torch.randn(param.shape, generator=generator) * 0.5 * param.std())
-    degraded = publish_model(model, tokenizer, base, root / "store" / "run-degraded", "general-degraded")
+    degraded = T.publish(
+        model, tokenizer, base, root / "store" / "run-degraded", "general-degraded", DATASET, now
+    )
     torch.set_num_threads(threads)
     return {"tuned": tuned, "degraded": degraded}
 

@@ -3,12 +3,16 @@ a plain torch training loop, saved like the trainer saves a model (weights + tok
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from libs.model_folder.manifest import DataManifest, ModelManifest, ids_digest
 from libs.training_data.render import render_all
 from libs.training_data.split import is_eval
 from services.evaluator.core.examples import EvalExample
@@ -118,3 +122,38 @@ def eval_set(records: Sequence[Record], dataset: str = "general") -> list[EvalEx
     from services.evaluator.core.examples import eval_examples
 
     return eval_examples(records, dataset, EVAL_FRACTION)
+
+
+def publish(
+    model: Any, tokenizer: Any, base: Path, folder: Path, run_id: str, dataset: str, watermark: dt.datetime
+) -> Path:
+    """A model folder as the trainer publishes it: weights, tokenizer, base, eval split, training log and
+    a manifest whose data watermark (and creation time) is ``watermark``."""
+    save(model, tokenizer, folder)
+    shutil.copytree(base, folder / "base")
+    records = corpus()
+    held = split(records)[1]
+    with open(folder / "eval.jsonl", "w") as out:
+        for example in eval_set(records, dataset):
+            row: dict[str, str | None] = {"id": example.record_id, "source": example.source}
+            row["dataset"] = dataset
+            row |= (
+                {"text": example.text}
+                if example.text
+                else {"prompt": example.prompt, "response": example.response}
+            )
+            out.write(json.dumps(row) + "\n")
+    losses = [{"step": step, "loss": 5.0 / step} for step in range(1, 20)]
+    (folder / "training_log.json").write_text(json.dumps(losses))
+    data = DataManifest(
+        dataset=dataset, watermark=watermark, record_count=len(records),
+        train_records=len(records) - len(held), eval_records=len(held), train_blocks=1, eval_blocks=1,
+        tokens=1, ids_digest=ids_digest(r.id for r in records), eval_fraction=EVAL_FRACTION,
+    )  # fmt: skip
+    manifest = ModelManifest(
+        run_id=run_id, dataset=dataset, base_model="tuneline/tiny-llama", base_model_kind="tiny-built",
+        created_at=watermark, data=data, training={}, code_version="test", finetune="full",
+        base_model_dir="base",
+    )  # fmt: skip
+    (folder / "manifest.json").write_text(manifest.model_dump_json())
+    return folder
