@@ -66,6 +66,9 @@ fi
 step "resolving Kafka and dynalite into $CACHE"
 .venv/bin/tuneline dev install >/dev/null
 
+# ---- helm and actionlint (chart and workflow checks), built from the Go module proxy into the cache ----
+"$ROOT/scripts/install-go-tools.sh"
+
 # ---- Docker engine and the local test images ----------------------------------------------------
 if ! docker info >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] && command -v dockerd >/dev/null 2>&1; then
   step "starting dockerd $DOCKERD_FLAGS"
