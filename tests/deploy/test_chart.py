@@ -116,6 +116,79 @@ def test_no_secret_is_rendered_and_secrets_come_from_files(
     assert not [obj for obj in renders[values] if obj["kind"] == "Secret"]
 
 
+VARIANTS = {
+    "hpa": ("autoscaling.mode=hpa",),
+    "job-on-gpu": ("training.job.onGpuPool=true", "training.gpuImage=registry.example/trainer-gpu:1"),
+    "oauth-mtls": (
+        "kafka.securityProtocol=SASL_SSL",
+        "kafka.sasl.mechanism=OAUTHBEARER",
+        "kafka.sasl.existingSecret=kafka-oauth",
+        "kafka.sasl.oauth.tokenUrl=https://idp.example/token",
+        "kafka.sasl.oauth.clientId=tuneline",
+        "kafka.tls.existingSecret=kafka-tls",
+        "kafka.tls.certKey=tls.crt",
+        "kafka.tls.keyKey=tls.key",
+    ),
+    "local-dynamodb": (
+        "dynamodb.endpoint=http://dynamodb:8000",
+        "aws.credentialsSecret.name=aws-creds",
+        "serviceAccounts.create=false",
+        "networkPolicy.enabled=false",
+        "namespace=team-b",
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_other_value_combinations_render_valid_restricted_objects(variant: str) -> None:
+    objects = render(sets=VARIANTS[variant])
+    assert {name_of(obj): errors for obj in objects if (errors := schema_errors(obj))} == {}
+    pods = [(where, pod) for obj in objects for where, pod in pod_specs(obj)]
+    assert {where: problems for where, pod in pods if (problems := restricted_violations(pod))} == {}
+    assert rendered_secret_problems(objects) == []
+    if variant == "job-on-gpu":
+        trainer = workload(objects, "trainer")["spec"]["template"]["spec"]
+        assert trainer["nodeSelector"] == {"tuneline.dev/pool": "gpu"}
+        assert trainer["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+        assert trainer["containers"][0]["image"] == "registry.example/trainer-gpu:1"
+        assert "TUNELINE_TRAINER_RAY_ADDRESS" not in container_env(workload(objects, "trainer"))
+    if variant == "oauth-mtls":
+        env = container_env(workload(objects, "writer"))
+        assert env["TUNELINE_KAFKA_OAUTH_CLIENT_SECRET_FILE"]["value"].endswith("/kafka-sasl/client-secret")
+        assert env["TUNELINE_KAFKA_SSL_KEY_FILE"]["value"].endswith("/kafka-tls/tls.key")
+        assert "TUNELINE_KAFKA_SASL_PASSWORD_FILE" not in env
+    if variant == "local-dynamodb":
+        env = container_env(workload(objects, "trainer"))
+        assert env["TUNELINE_DYNAMODB_ENDPOINT"]["value"] == "http://dynamodb:8000"
+        assert env["AWS_SHARED_CREDENTIALS_FILE"]["value"] == "/var/run/secrets/tuneline/aws/credentials"
+        assert env["TUNELINE_NAMESPACE"]["value"] == "team-b"
+        assert not [o for o in objects if o["kind"] in ("ServiceAccount", "NetworkPolicy")]
+
+
+def test_incomplete_kafka_security_values_are_refused_at_render() -> None:
+    with pytest.raises(ChartCheckError, match=r"kafka\.sasl\.existingSecret is required"):
+        render(
+            sets=("kafka.securityProtocol=SASL_SSL", "kafka.sasl.mechanism=PLAIN", "kafka.sasl.username=u")
+        )
+    with pytest.raises(ChartCheckError, match=r"kafka\.sasl\.mechanism is required"):
+        render(sets=("kafka.securityProtocol=SASL_PLAINTEXT", "kafka.sasl.existingSecret=s"))
+
+
+def test_iam_policies_name_only_dynamodb_calls_on_tuneline_tables() -> None:
+    import json
+
+    for policy_file in sorted((ROOT / "docs" / "deploy" / "iam").glob("*.json")):
+        policy = json.loads(policy_file.read_text())
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert all(action.startswith("dynamodb:") and "*" not in action for action in statement["Action"])
+            assert all(":table/tuneline-" in resource for resource in statement["Resource"])
+    create = [
+        p.stem for p in (ROOT / "docs" / "deploy" / "iam").glob("*.json") if "CreateTable" in p.read_text()
+    ]
+    assert create == ["init-tables"]
+
+
 # ---- the chart speaks the services' settings ---------------------------------------------------------
 
 

@@ -352,3 +352,13 @@ affinity:
   mountPath: /var/lib/tuneline/models
 {{- end }}
 {{- end -}}
+
+{{/* The trainer's image; training.gpuImage where training runs on the GPU pool (the Ray pods; the trainer
+pod itself with training.job.onGpuPool). */}}
+{{- define "tuneline.trainingImage" -}}
+{{- if and .gpu .root.Values.training.gpuImage -}}
+{{- .root.Values.training.gpuImage -}}
+{{- else -}}
+{{- include "tuneline.image" (dict "root" .root "component" "trainer") -}}
+{{- end -}}
+{{- end -}}

@@ -9,6 +9,7 @@ The pod template of one service. Call with a dict:
   configFiles the config files the service reads (list of names)
   onGpu       schedule on the GPU pool
   gpus        nvidia.com/gpu limit when onGpu
+  image       an image other than tuneline/<component> (optional)
 */}}
 {{- define "tuneline.podTemplate" -}}
 {{- $root := .root -}}
@@ -37,7 +38,7 @@ spec:
   terminationGracePeriodSeconds: {{ .terminationGracePeriodSeconds | default 60 }}
   containers:
     - name: {{ .component }}
-      image: {{ include "tuneline.image" $ctx | quote }}
+      image: {{ .image | default (include "tuneline.image" $ctx) | quote }}
       imagePullPolicy: {{ $root.Values.image.pullPolicy }}
       securityContext:
         {{- include "tuneline.containerSecurityContext" $root | nindent 8 }}
