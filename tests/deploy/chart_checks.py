@@ -380,8 +380,8 @@ def rendered_secret_problems(objects: list[dict[str, Any]]) -> list[str]:
                     name = str(env.get("name", ""))
                     words = set(name.upper().split("_"))
                     secretish = words & {"PASSWORD", "TOKEN", "SECRET", "KEY", "CREDENTIALS"}
-                    # ..._FILE names a mounted file; an ..._URL (OAuth token endpoint) or ..._ID is no secret
-                    reference = name.rsplit("_", 1)[-1] in ("FILE", "URL", "ID")
+                    # _FILE/_PATH name a mounted file; an _URL (OAuth token endpoint) or _ID is no secret
+                    reference = name.rsplit("_", 1)[-1] in ("FILE", "PATH", "URL", "ID")
                     if secretish and not reference and "value" in env:
                         problems.append(f"{where} {container.get('name')}: {name} has a literal value")
     return problems

@@ -356,6 +356,28 @@ def test_kuberay_training_on_the_gpu_pool(renders: dict[str, list[dict[str, Any]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert "nvidia.com/gpu" not in str(ray["spec"]["headGroupSpec"])
+    # Ray token authentication: the same mounted token for every Ray pod and the trainer's Ray Client.
+    for env in (
+        container_env(workload(gpu, "trainer")),
+        *({e["name"]: e for e in spec["containers"][0]["env"]} for _, spec in pod_specs(ray)),
+    ):
+        assert env["RAY_AUTH_MODE"]["value"] == "token"
+        assert env["RAY_AUTH_TOKEN_PATH"]["value"] == "/var/run/secrets/tuneline/ray/auth_token"
+    # Workers scale between min and max: KubeRay's autoscaler sidecar runs restricted too.
+    assert ray["spec"]["enableInTreeAutoscaling"] is True
+    assert (
+        restricted_violations(
+            {
+                "containers": [
+                    {
+                        "name": "autoscaler",
+                        "securityContext": ray["spec"]["autoscalerOptions"]["securityContext"],
+                    }
+                ]
+            }
+        )
+        == []
+    )
     # The run folder is shared (ReadWriteMany) by the trainer and every Ray pod, at the same path.
     claims = {
         v["persistentVolumeClaim"]["claimName"]

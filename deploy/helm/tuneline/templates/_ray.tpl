@@ -11,6 +11,12 @@
 - name: work
   persistentVolumeClaim:
     claimName: {{ .claim }}
+{{- with .k.authToken.existingSecret }}
+- name: ray-auth
+  secret:
+    secretName: {{ . | quote }}
+    defaultMode: 0440
+{{- end }}
 {{- if .root.Values.aws.credentialsSecret.name }}
 - name: aws-credentials
   secret:
@@ -27,6 +33,7 @@
   mountPath: /dev/shm
 - name: work
   mountPath: /var/lib/tuneline/runs
+{{- include "tuneline.rayAuthMount" . }}
 {{- if .Values.aws.credentialsSecret.name }}
 - name: aws-credentials
   mountPath: {{ include "tuneline.secretDir" . }}/aws
@@ -54,8 +61,28 @@
   value: /var/cache/tuneline/triton
 - name: RAY_USAGE_STATS_ENABLED
   value: "0"
+{{- include "tuneline.rayAuthEnv" . }}
 {{- if .Values.aws.credentialsSecret.name }}
 - name: AWS_SHARED_CREDENTIALS_FILE
   value: {{ printf "%s/aws/%s" (include "tuneline.secretDir" .) .Values.aws.credentialsSecret.key | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Ray token authentication (training.kuberay.authToken): the Ray pods and the trainer, whose job is
+their Ray Client, read the same token file. */}}
+{{- define "tuneline.rayAuthEnv" -}}
+{{- with .Values.training.kuberay.authToken.existingSecret }}
+- name: RAY_AUTH_MODE
+  value: token
+- name: RAY_AUTH_TOKEN_PATH
+  value: {{ printf "%s/ray/%s" (include "tuneline.secretDir" $) $.Values.training.kuberay.authToken.key | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "tuneline.rayAuthMount" -}}
+{{- if .Values.training.kuberay.authToken.existingSecret }}
+- name: ray-auth
+  mountPath: {{ include "tuneline.secretDir" . }}/ray
+  readOnly: true
 {{- end }}
 {{- end -}}
