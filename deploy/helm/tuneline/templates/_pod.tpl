@@ -100,6 +100,9 @@ metadata:
     {{- include "tuneline.labels" . | nindent 4 }}
 spec:
   type: {{ .type | default "ClusterIP" }}
+  {{- if .headless }}
+  clusterIP: None
+  {{- end }}
   selector:
     {{- include "tuneline.selectorLabels" . | nindent 4 }}
   ports:
