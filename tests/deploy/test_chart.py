@@ -550,6 +550,8 @@ def test_a_template_error_fails_lint(broken_chart: Path) -> None:
 def test_a_mistyped_top_level_value_is_refused_by_the_schema() -> None:
     with pytest.raises(ChartCheckError, match="kafak"):
         render(sets=("kafak.bootstrap=x:9092",))
+    with pytest.raises(ChartCheckError, match="pasword"):  # nested keys are checked too
+        render(sets=("kafka.sasl.pasword=x",))
     with pytest.raises(ChartCheckError, match="securityProtocol"):
         render(sets=("kafka.securityProtocol=SASL",))
 

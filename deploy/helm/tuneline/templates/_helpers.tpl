@@ -161,6 +161,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   value: /var/cache/tuneline/matplotlib
 - name: TORCH_EXTENSIONS_DIR
   value: /var/cache/tuneline/torch_extensions
+- name: TRITON_CACHE_DIR
+  value: /var/cache/tuneline/triton
 - name: TMPDIR
   value: /tmp
 {{- with $v.extraEnv }}
