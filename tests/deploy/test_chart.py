@@ -240,6 +240,62 @@ def test_every_tuneline_variable_the_chart_sets_is_a_real_setting(
     assert "TUNELINE_KAFKA_BOOTSTRAP" in used
 
 
+@pytest.mark.parametrize("values", sorted(VALUES_FILES))
+def test_the_services_accept_the_environment_the_chart_gives_them(
+    renders: dict[str, list[dict[str, Any]]], values: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each service's settings load from its container's environment, with the mounted secret files
+    standing in as files under tmp_path (a wrong type, name or missing file fails here, not in the pod)."""
+    import os
+
+    from libs.common import settings as shared_settings
+    from services.collector.settings import CollectorSettings
+    from services.evaluator.settings import EvaluatorSettings
+    from services.sanitizer.settings import SanitizerSettings
+    from services.server.settings import ServerSettings
+    from services.trainer.settings import TrainerSettings
+    from services.writer.settings import WriterSettings
+
+    classes: dict[str, type[Any]] = {
+        "collector": CollectorSettings,
+        "sanitizer": SanitizerSettings,
+        "writer": WriterSettings,
+        "trainer": TrainerSettings,
+        "evaluator": EvaluatorSettings,
+        "server": ServerSettings,
+    }
+    for component, cls in classes.items():
+        for name in [n for n in os.environ if n.startswith(("TUNELINE_", "AWS_"))]:
+            monkeypatch.delenv(name)
+        for name, env in container_env(workload(renders[values], component)).items():
+            value = env.get("value")
+            if value is None:  # valueFrom: a Secret's key or the pod's name
+                value = "tuneline" if "secretKeyRef" in env else f"{component}-0"
+            if value.startswith("/var/run/secrets/tuneline/"):
+                secret_file = tmp_path / value.removeprefix("/")
+                secret_file.parent.mkdir(parents=True, exist_ok=True)
+                secret_file.write_text("k" * 48)  # long enough for every key and token rule
+                value = str(secret_file)
+            monkeypatch.setenv(name, value)
+        shared_settings.get_shared_settings.cache_clear()
+        try:
+            loaded = cls()
+            assert (
+                loaded.shared.kafka_bootstrap
+                == container_env(workload(renders[values], component))["TUNELINE_KAFKA_BOOTSTRAP"]["value"]
+            )
+        finally:
+            shared_settings.get_shared_settings.cache_clear()
+        if component in ("trainer", "server"):
+            assert loaded.http_host == "0.0.0.0"  # noqa: S104 - what a pod must listen on
+        assert (
+            loaded.http_port
+            == workload(renders[values], component)["spec"]["template"]["spec"]["containers"][0]["ports"][0][
+                "containerPort"
+            ]
+        )
+
+
 def test_ports_and_probes_match_the_services(renders: dict[str, list[dict[str, Any]]]) -> None:
     from pydantic_settings import BaseSettings
 
