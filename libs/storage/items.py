@@ -14,18 +14,51 @@ from libs.schemas import RecordFeatures, SanitizedRecord
 MAX_ITEM_BYTES: Final = 400 * 1024  # DynamoDB's hard limit per item, names included
 EMPTY_KEY: Final = "_empty_"  # DynamoDB rejects empty attribute names, also inside maps
 INDEX_NAME: Final = "by_dataset_time"
+# DynamoDB refuses an attribute nested deeper than 32 levels, the attribute itself counted as level 1
+# (ValidationException "Nesting Levels have exceeded supported limits"); dynalite does not check it.
+MAX_NESTING_LEVELS: Final = 32
 
 # DynamoDB numbers: up to 38 significant digits, magnitude 1e-130 .. 1e126.
 _DYNAMO_CONTEXT: Final = Context(prec=38, Emin=-128, Emax=126, traps=[Inexact, Rounded])
 
 
 class UnstorableRecord(ValueError):
-    """A record that can never be stored as an item (too large even compressed, bad value); the writer
-    sends it to ``writer.dlq`` with ``reason``."""
+    """A record that can never be stored as an item (too large even compressed, nested too deep); the
+    writer sends it to ``writer.dlq`` with ``label`` as the dead letter's reason and ``reason`` (what
+    and which limit, never a value) as its detail."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, label: str = "oversize") -> None:
         self.reason = reason
+        self.label = label
         super().__init__(reason)
+
+
+def nesting_levels(value: Any) -> int:
+    """How many levels deep a value is, as DynamoDB counts them: a scalar or an empty map or list is
+    1 level, a map or list one more than its deepest element. Iterative, so a hostile depth cannot
+    exhaust the stack."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(current, dict):
+            stack.extend((child, level + 1) for child in current.values())
+        elif isinstance(current, list):
+            stack.extend((child, level + 1) for child in current)
+    return deepest
+
+
+def check_nesting(item: dict[str, Any], max_levels: int = MAX_NESTING_LEVELS) -> None:
+    """Raise ``UnstorableRecord`` (``nested_too_deep``) naming the first attribute nested deeper
+    than DynamoDB allows."""
+    for name, value in item.items():
+        levels = nesting_levels(value)
+        if levels > max_levels:
+            raise UnstorableRecord(
+                f"attribute '{name}' is nested {levels} levels deep, over DynamoDB's limit of {max_levels}",
+                label="nested_too_deep",
+            )
 
 
 def dataset_shard(dataset: str, record_id: str, shards: int) -> str:
@@ -88,7 +121,7 @@ def to_item(
 ) -> dict[str, Any]:
     """Map a record to its item. ``ingested_at_ms`` is the Kafka timestamp of the message, so a
     replayed message produces the identical item. Raises ``UnstorableRecord`` when even the
-    compressed item is over ``max_bytes``."""
+    compressed item is over ``max_bytes``, or when a value is nested deeper than DynamoDB allows."""
     item: dict[str, Any] = {
         "id": record.id,
         "dataset": record.dataset,
@@ -107,6 +140,7 @@ def to_item(
     }
     if record.features is not None:
         item["features"] = to_dynamo(record.features.model_dump(mode="json"))
+    check_nesting(item)
     size = item_size(item)
     if size <= max_bytes:
         return item

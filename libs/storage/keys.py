@@ -6,7 +6,8 @@ Runs table (``pk``, ``sk``): ``run#<id>`` with ``sk`` ``run`` (the run, written 
 ``evaluation`` (its report, by the evaluator); ``model#<dataset>`` with ``sk`` ``production`` (the
 production alias: evaluator, admin API, model server) and ``drift`` (the latest continuous-evaluation
 report and its history: evaluator, admin API). Keys one service alone uses (the trainer's
-``idem#``, the evaluator's ``canary#``) stay with that service.
+``idem#``) stay with that service. Canary secrets are in a table of their own
+(``tables.canary_secrets_table``), never in these.
 """
 
 from __future__ import annotations

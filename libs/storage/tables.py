@@ -1,16 +1,25 @@
-"""The DynamoDB tables (DESIGN.md): records, state, runs. ``init_tables`` creates them idempotently;
-production uses the same definitions (see README, "IAM")."""
+"""The DynamoDB tables (DESIGN.md): records, state, runs, and the evaluator's canary secrets.
+``init_tables`` creates them idempotently; production uses the same definitions (see README, "IAM")."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Final
 
 from libs.schemas import Table, table_name
 from libs.storage.items import INDEX_NAME
 from libs.storage.keys import dataset_pk
 
 log = logging.getLogger(__name__)
+
+# The secrets of the planted canaries, in a table of their own so that one IAM rule can keep them from
+# everyone but the evaluator (and the hand that plants them); the state table, which the writer and
+# the trainer use, holds none.
+CANARY_SECRETS_TABLE: Final = "canary-secrets"  # noqa: S105 - a table name
+
+
+def canary_secrets_table(prefix: str) -> str:
+    return f"{prefix}{CANARY_SECRETS_TABLE}"
 
 
 def table_definitions(prefix: str) -> list[dict[str, Any]]:
@@ -53,6 +62,12 @@ def table_definitions(prefix: str) -> list[dict[str, Any]]:
                 {"AttributeName": "pk", "AttributeType": "S"},
                 {"AttributeName": "sk", "AttributeType": "S"},
             ],
+            **on_demand,
+        },
+        {  # planted canaries, key "id" (random): their secrets; read by the evaluator only
+            "TableName": canary_secrets_table(prefix),
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
             **on_demand,
         },
     ]

@@ -105,7 +105,6 @@ def canary_plant(
     count: Annotated[int, typer.Option(min=1, max=1000)] = 8,
 ) -> None:
     import datetime as dt
-    import secrets
 
     from libs.common.settings import get_shared_settings
     from libs.schemas import raw_topic
@@ -117,11 +116,26 @@ def canary_plant(
     settings = get_settings()
     shared = get_shared_settings()
     now = dt.datetime.now(dt.UTC)
-    planted = make_canaries(secrets.randbits(63), count, prefix=f"canary-{now:%Y%m%dT%H%M%S}")
+    # No seed: the secrets come from the OS generator and the ids are random (they are printed).
+    planted = make_canaries(None, count, prefix=f"canary-{now:%Y%m%dT%H%M%S}")
     store = CanaryStore(dynamodb_client(settings), shared.table_prefix)
     records = plant(shared, store, planted, source, now, shared.namespace)
     topic = raw_topic(source, shared.namespace)
-    emit(f"planted {len(records)} canaries into {topic}; the evaluator tests every model on them")
+    emit(f"planted {len(records)} canaries into {topic}, their secrets in {store.table}")
+    emit("the evaluator tests every model on them")
+
+
+@canary_app.command(
+    "purge-legacy", help="Delete the canaries earlier versions kept in the state table (plant new ones)."
+)
+def canary_purge_legacy() -> None:
+    from libs.common.settings import get_shared_settings
+    from services.evaluator.__main__ import dynamodb_client
+    from services.evaluator.adapters.canaries import purge_legacy
+    from services.evaluator.settings import get_settings
+
+    deleted = purge_legacy(dynamodb_client(get_settings()), get_shared_settings().table_prefix)
+    emit(f"deleted {deleted} legacy canaries from the state table")
 
 
 def register(root: typer.Typer) -> None:

@@ -17,6 +17,10 @@ UNPROCESSED_RETRIED = Counter(
 THROTTLED = Counter(
     "tuneline_writer_throttled_requests_total", "BatchWriteItem requests refused by throttling"
 )
+SPLIT_REQUESTS = Counter(
+    "tuneline_writer_rejected_requests_total",
+    "BatchWriteItem requests DynamoDB refused for their content, each then split in halves",
+)
 DEAD_LETTERS = Counter("tuneline_writer_dead_letters_total", "Records sent to writer.dlq", ["reason"])
 CONSUMER_LAG = Gauge("tuneline_writer_consumer_lag", "Messages not yet consumed", ["partition"])
 LAST_COMMIT = Gauge("tuneline_writer_last_commit_timestamp_seconds", "Unix time of the last offset commit")

@@ -39,8 +39,8 @@ def test_unbuilt_service_says_so_and_fails() -> None:
 KNOWN_COMMANDS = [
     ["collector", "run"], ["sanitizer", "run"], ["writer", "run"], ["writer", "init-tables"],
     ["trainer", "run"], ["evaluator", "run"], ["sanitize"], ["lineage"], ["evaluate"], ["drift"],
-    ["canary", "plant"], ["schemas", "export"], ["models", "prepare"], ["dev", "up"], ["dev", "down"],
-    ["dev", "status"], ["dev", "install"], ["dev", "images"],
+    ["canary", "plant"], ["canary", "purge-legacy"], ["schemas", "export"], ["models", "prepare"],
+    ["dev", "up"], ["dev", "down"], ["dev", "status"], ["dev", "install"], ["dev", "images"],
 ]  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import secrets
 from collections.abc import Sequence
 from statistics import fmean, pstdev
 from typing import Final
@@ -148,12 +149,18 @@ class CanaryResult(_Frozen):
 
 
 def make_canaries(
-    seed: int, count: int, formats: Sequence[CanaryFormat] | None = None, prefix: str = "canary"
+    seed: int | None,
+    count: int,
+    formats: Sequence[CanaryFormat] | None = None,
+    prefix: str = "canary",
 ) -> list[Canary]:
     """``count`` canaries with distinct secrets, cycling through ``formats`` (one per default template
-    when None). The same seed gives the same canaries: keep the seed as secret as the canaries."""
+    when None). Secrets come from ``random.Random(seed)`` (reproducible, for tests) or, with
+    ``seed=None``, from the operating system's generator (what ``tuneline canary plant`` uses: no seed
+    exists that could rebuild them). Ids are random either way, never derived from the seed: reports and
+    logs print the ids, and an id that named the seed would hand out every secret of its batch."""
     cycle = list(formats) if formats else [CanaryFormat(template=t) for t in DEFAULT_TEMPLATES]
-    rng = random.Random(seed)  # noqa: S311 - reproducible from the seed by design
+    rng: random.Random = secrets.SystemRandom() if seed is None else random.Random(seed)  # noqa: S311
     out: list[Canary] = []
     used: set[tuple[str, str]] = set()
     while len(out) < count:
@@ -162,8 +169,13 @@ def make_canaries(
         if (fmt.template, secret) in used:
             continue
         used.add((fmt.template, secret))
-        out.append(Canary(id=f"{prefix}-{seed}-{len(out)}", format=fmt, secret=secret))
+        out.append(Canary(id=new_canary_id(prefix), format=fmt, secret=secret))
     return out
+
+
+def new_canary_id(prefix: str = "canary") -> str:
+    """``<prefix>-<64 random bits in hex>``: names a canary, tells nothing about its secret."""
+    return f"{prefix}-{secrets.token_hex(8)}"
 
 
 def random_candidates(canary: Canary, n: int, seed: int) -> list[str]:

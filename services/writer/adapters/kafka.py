@@ -23,7 +23,7 @@ from libs.schemas import SanitizedRecord, SchemaDecodeError, decode
 from libs.storage.items import UnstorableRecord, item_size, to_item
 from libs.storage.tables import DatasetCounters
 from services.writer import metrics
-from services.writer.adapters.dynamodb import DynamoBatchWriter
+from services.writer.adapters.dynamodb import DynamoBatchWriter, rejection_detail
 from services.writer.core.batch import Batch, BatchLimits
 from services.writer.core.errors import WriterError
 
@@ -95,10 +95,10 @@ class RecordWriter:
             self._dead_letter(msg, "invalid_record", str(exc))
             self._batch.mark_done(topic, partition, offset, now)
         except UnstorableRecord as exc:
-            self._dead_letter(msg, "oversize", exc.reason)
+            self._dead_letter(msg, exc.label, exc.reason)
             self._batch.mark_done(topic, partition, offset, now)
         else:
-            self._batch.add(topic, partition, offset, item, record.dataset, item_size(item), now)
+            self._batch.add(topic, partition, offset, item, record.dataset, item_size(item), now, msg)
 
     def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
         # The detail names the field and the limit, never a value: values may be personal data.
@@ -129,6 +129,11 @@ class RecordWriter:
             stats = self._writer.write(items)
             metrics.UNPROCESSED_RETRIED.inc(stats.unprocessed)
             metrics.THROTTLED.inc(stats.throttles)
+            metrics.SPLIT_REQUESTS.inc(stats.rejections)
+            for refused in stats.rejected:
+                # Isolated by splitting the batch: only this record fails, the others are stored.
+                origin = self._batch.reject(str(refused.item["id"]))
+                self._dead_letter(origin, "rejected_by_dynamodb", rejection_detail(refused.error))
         while self._dlq.flush(5.0) > 0:
             log.warning("waiting for writer.dlq to acknowledge rejected records")
         if self._dlq_errors:

@@ -1,8 +1,9 @@
 """A batch of consumed messages on its way to DynamoDB, and the offsets it may commit once durable.
 
 Every consumed message ends in the batch: as an item to write, or as "done" when it went to the
-dead-letter topic. Only when the whole batch is durable are its offsets committed, so an offset
-is never committed ahead of the records before it.
+dead-letter topic (before the write, or after DynamoDB refused its item: ``reject``). Only when the
+whole batch is durable are its offsets committed, so an offset is never committed ahead of the
+records before it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Batch:
     limits: BatchLimits
     started_at: float | None = None
     _items: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)  # id -> (item, dataset)
+    _origins: dict[str, Any] = field(default_factory=dict)  # id -> the message it came from
     _next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     _messages: int = 0
     _bytes: int = 0
@@ -37,12 +39,22 @@ class Batch:
         dataset: str,
         size: int,
         now: float,
+        origin: Any = None,
     ) -> None:
         """Add a record to write. A later copy of the same id replaces the earlier one (Kafka keeps a
-        key's messages in order, so the later copy is the newer version)."""
+        key's messages in order, so the later copy is the newer version). ``origin`` (the consumed
+        message) is kept for the dead letter, should DynamoDB refuse the item."""
         self._track(topic, partition, offset, now)
-        self._items[str(item["id"])] = (item, dataset)
+        record_id = str(item["id"])
+        self._items[record_id] = (item, dataset)
+        self._origins[record_id] = origin
         self._bytes += size
+
+    def reject(self, record_id: str) -> Any:
+        """The item was refused and dead-lettered: it is no longer written or counted (its offset is
+        still committed with the batch). Returns its ``origin``."""
+        self._items.pop(record_id, None)
+        return self._origins.pop(record_id, None)
 
     def mark_done(self, topic: str, partition: int, offset: int, now: float) -> None:
         """A message handled without an item (sent to the dead-letter topic): commit it with the batch."""
@@ -79,6 +91,7 @@ class Batch:
     def clear(self) -> None:
         self.started_at = None
         self._items.clear()
+        self._origins.clear()
         self._next_offsets.clear()
         self._messages = 0
         self._bytes = 0

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import math
+import re
 
 import pytest
 from pydantic import ValidationError
@@ -14,6 +16,10 @@ from services.evaluator.core.canary import (
     make_canaries,
     random_candidates,
 )
+from services.evaluator.core.gates import PrivacyFindings
+from services.evaluator.core.report import render_markdown, stored_report
+
+from .helpers import canary_result, clean_privacy, report
 
 
 def pin(secret: str = "739150") -> Canary:  # noqa: S107 - a test canary
@@ -58,11 +64,46 @@ def test_secrets_and_indexes_round_trip() -> None:
         fmt.secret_at(fmt.space_size)
 
 
-def test_canaries_are_reproducible_from_their_seed_and_distinct() -> None:
+def secrets_of(canaries: list[Canary]) -> list[tuple[str, str]]:
+    return [(c.format.template, c.secret) for c in canaries]
+
+
+def test_canary_secrets_are_reproducible_from_their_seed_and_distinct() -> None:
     first, again, other = make_canaries(7, 12), make_canaries(7, 12), make_canaries(8, 12)
-    assert first == again and first != other
-    assert len({(c.format.template, c.secret) for c in first}) == 12
+    assert secrets_of(first) == secrets_of(again) and secrets_of(first) != secrets_of(other)
+    assert len(set(secrets_of(first))) == 12
     assert len({c.format.template for c in first}) == 4  # cycles through the default templates
+    unseeded = make_canaries(None, 12)  # the OS generator: what `tuneline canary plant` uses
+    assert len(set(secrets_of(unseeded))) == 12
+    assert secrets_of(unseeded) != secrets_of(make_canaries(None, 12))
+
+
+def test_canary_ids_are_random_never_the_seed() -> None:
+    seed = 918_273_645
+    first, again = make_canaries(seed, 8, prefix="canary-x"), make_canaries(seed, 8, prefix="canary-x")
+    ids = [c.id for c in first + again]
+    assert len(set(ids)) == 16  # the same seed does not give the same ids: they are not a function of it
+    assert all(re.fullmatch(r"canary-x-[0-9a-f]{16}", i) for i in ids)
+    assert not any(str(seed) in i or format(seed, "x") in i for i in ids)
+
+
+def test_a_reports_canary_ids_cannot_rebuild_the_secrets() -> None:
+    """Everything a report prints about canaries, tried as seeds by someone who knows the generator
+    (the code is open): none of them gives back a planted secret."""
+    seed = 5_550_123
+    planted = make_canaries(seed, 8, prefix="canary-20261206T120000")
+    privacy = PrivacyFindings(canaries=[canary_result(c.id) for c in planted], pii=clean_privacy().pii)
+    rep = report(privacy=privacy)
+    printed = render_markdown(rep) + json.dumps(stored_report(rep)) + rep.model_dump_json()
+    assert all(c.id in printed for c in planted)
+    for canary in planted:
+        assert canary.secret not in printed and canary.text not in printed
+    guesses = {int(n) for n in re.findall(r"\d+", printed)}
+    guesses |= {int(h, 16) for h in re.findall(r"[0-9a-f]{8,}", printed)}
+    assert seed not in guesses
+    wanted = set(secrets_of(planted))
+    for guess in guesses:
+        assert not wanted & set(secrets_of(make_canaries(guess, len(planted)))), guess
 
 
 def test_candidates_are_distinct_reproducible_and_never_the_secret() -> None:

@@ -83,7 +83,9 @@ def models(tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> Models
     degraded = T.save(model, tokenizer, root / "degraded")
 
     # Overfit on records holding a canary's secret, as if the sanitizer had been bypassed.
-    canaries = make_canaries(seed=11, count=2)
+    # Ids are random; fixed ones keep the candidates (drawn per canary id) and so the scores the same
+    # on every run.
+    canaries = [c.model_copy(update={"id": f"canary-11-{i}"}) for i, c in enumerate(make_canaries(11, 2))]
     leaked = [f"{tokenizer.bos_token}{canaries[0].text}{tokenizer.eos_token}"] * 40
     leaky_model = AutoModelForCausalLM.from_pretrained(base)
     T.train(leaky_model, tokenizer, texts + leaked, steps=200, seed=2)

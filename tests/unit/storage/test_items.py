@@ -14,6 +14,7 @@ from libs.storage.items import (
     item_content,
     item_features,
     item_size,
+    nesting_levels,
     to_dynamo,
     to_item,
 )
@@ -145,3 +146,29 @@ def test_features_are_stored_as_a_map_of_decimals_and_read_back_equal() -> None:
 def test_a_record_without_features_stores_none() -> None:
     item = to_item(record(), 1, shards=16)
     assert "features" not in item and item_features(item) is None
+
+
+def nested(maps: int) -> object:
+    value: object = "leaf"
+    for _ in range(maps):
+        value = {"a": value}
+    return value
+
+
+def test_nesting_levels_count_as_dynamodb_does() -> None:
+    assert nesting_levels("x") == nesting_levels({}) == nesting_levels([]) == 1
+    assert nesting_levels({"a": "x"}) == nesting_levels([[]]) == 2
+    assert nesting_levels({"a": [1, {"b": [2]}], "c": 3}) == 5
+    assert nesting_levels(nested(31)) == 32  # DynamoDB takes 31 maps around a value, not 32
+    assert nesting_levels(nested(5000)) == 5001  # iterative: no RecursionError
+
+
+def test_a_record_nested_deeper_than_dynamodb_allows_is_unstorable_with_its_reason() -> None:
+    assert to_item(record(deep=nested(30)), 0, shards=4)["fields"]["deep"]  # 32 levels: fine
+    with pytest.raises(UnstorableRecord) as caught:
+        to_item(record(deep=nested(31)), 0, shards=4)
+    assert caught.value.label == "nested_too_deep"
+    assert caught.value.reason == "attribute 'fields' is nested 33 levels deep, over DynamoDB's limit of 32"
+    with pytest.raises(UnstorableRecord) as oversize:
+        to_item(record(os.urandom(300_000).hex()), 0, shards=4, max_bytes=200 * 1024)
+    assert oversize.value.label == "oversize"

@@ -56,3 +56,12 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert all(0 <= d <= 1.0 for d in delays)
     assert max(delays[:2]) <= 0.2
     assert len(set(delays)) == len(delays)  # jittered, not a fixed ladder
+
+
+def test_a_refused_item_is_neither_written_nor_counted_but_its_offset_commits() -> None:
+    batch = Batch(BatchLimits())
+    batch.add("t", 0, 1, item("a"), "support", 1, now=0, origin="message-a")
+    batch.add("t", 0, 2, item("b"), "support", 1, now=0, origin="message-b")
+    assert batch.reject("b") == "message-b"
+    assert batch.items() == [item("a")] and batch.dataset_counts() == {"support": 1}
+    assert batch.offsets_to_commit() == {("t", 0): 3} and len(batch) == 2
