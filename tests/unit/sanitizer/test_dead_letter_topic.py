@@ -24,7 +24,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bytes]]:
     """Every message the app's topics send, by topic name (Faust's producer is never reached)."""
     messages: list[tuple[str, bytes]] = []
 
-    async def send(self: Topic[Any], **message: Any) -> asyncio.Future[None]:
+    async def send(self: Topic, **message: Any) -> asyncio.Future[None]:
         messages.append((self.get_topic_name(), message["value"]))
         delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         delivered.set_result(None)
