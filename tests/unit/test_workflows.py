@@ -23,6 +23,8 @@ INSTALL_HINT: Final = (
 )
 # Targets CI runs that another branch adds to the Makefile; accepted only while the Makefile lacks them.
 PENDING_TARGETS: Final = {"images": "scripts/build-images.sh, from the deployment images work"}
+# Scripts the workflows run that another branch adds (accepted only while missing).
+PENDING_SCRIPTS: Final = {"scripts/install-go-tools.sh": "helm and actionlint, from the Helm chart work"}
 # What CI must run through the Makefile, so that CI and `make` on a laptop are the same commands.
 REQUIRED_CI_TARGETS: Final = {"lint", "test-unit", "test-integration", "test-e2e", "images"}
 PINNED: Final = re.compile(r"^[^@\s]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
@@ -94,6 +96,24 @@ def test_actionlint_is_the_pinned_version() -> None:
 def test_actionlint_and_shellcheck_pass_on_every_workflow() -> None:
     result = _run_actionlint(*_workflow_files())
     assert result.returncode == 0, f"actionlint found problems:\n{result.stdout}{result.stderr}"
+
+
+def test_shellcheck_passes_on_the_ci_scripts() -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.fail("shellcheck is not on PATH: apt-get install shellcheck (scripts/setup.sh does)")
+    scripts = sorted((ROOT / ".github" / "scripts").glob("*.sh"))
+    assert scripts, "the workflows call .github/scripts/*.sh"
+    result = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
+
+
+def test_every_script_a_workflow_runs_exists() -> None:
+    for path in _workflow_files():
+        for _, step in _steps(_load(path)):
+            for script in re.findall(r"\bbash\s+(\S+\.sh)\b", step.get("run", "")):
+                if script not in PENDING_SCRIPTS:
+                    assert (ROOT / script).is_file(), f"{path.name} runs {script}, which is not in the repo"
 
 
 BROKEN_WORKFLOW = """\
