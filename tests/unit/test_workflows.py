@@ -55,7 +55,7 @@ def _workflow_files() -> list[Path]:
     return sorted(WORKFLOWS.glob("*.yml")) + sorted(WORKFLOWS.glob("*.yaml"))
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _load(path: Path) -> dict[Any, Any]:
     # YAML 1.1 reads the key `on` as True; only `jobs` and `permissions` matter here.
     data = yaml.safe_load(path.read_text())
     assert isinstance(data, dict), f"{path.name} is not a mapping"
@@ -244,3 +244,14 @@ def test_ci_caches_downloads_and_orders_the_slow_jobs() -> None:
 )
 def test_the_pin_rule(ref: str, pinned: bool) -> None:
     assert bool(PINNED.match(ref)) is pinned
+
+
+def test_the_release_pushes_every_service_image_and_the_chart_at_the_tags_version() -> None:
+    release = _load(WORKFLOWS / "release.yml")
+    services = {p.parent.name for p in (ROOT / "services").glob("*/__main__.py")}
+    assert set(release["env"]["SERVICES"].split()) == services
+    assert release[True] == {"push": {"tags": ["v*"]}}  # YAML 1.1 reads `on` as True
+    scripts = "\n".join(step.get("run", "") for _, step in _steps(release))
+    assert 'for tag in "$VERSION" latest' in scripts and "docker push" in scripts
+    assert '--version "$VERSION"' in scripts and "oci://ghcr.io/" in scripts
+    assert "gh release create" in scripts and 'dist/tuneline-$VERSION.tgz"' in scripts
