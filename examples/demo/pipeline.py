@@ -31,10 +31,10 @@ from libs.devstack.process import DaemonProcess
 from libs.devstack.servers import free_port
 from libs.schemas.names import (
     DEFAULT_TABLE_PREFIX,
-    RAW_DLQ_TOPIC,
     RAW_TOPIC_PREFIX,
     SANITIZED_RECORDS_TOPIC,
     Table,
+    is_source_topic,
     namespaced,
     table_name,
 )
@@ -143,7 +143,7 @@ class Topics:
         return self.name(SANITIZED_RECORDS_TOPIC)
 
     def is_raw(self, topic: str) -> bool:
-        return topic.startswith(self.raw_prefix) and topic != self.name(RAW_DLQ_TOPIC)
+        return is_source_topic(topic, self.namespace)  # not raw.dlq nor raw.dlq.sanitizer
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Dead letters: the one shape of every message on a dead-letter topic (``raw.dlq``, ``sanitized.dlq``,
+"""Dead letters: the one shape of every message on a dead-letter topic (``raw.dlq``, ``raw.dlq.sanitizer``,
 ``writer.dlq``, ``evaluator.dlq``) and of the lines ``tuneline sanitize --dlq`` writes.
 
 A dead letter says why (``reason``, a short machine label, and ``detail``, human text that never quotes
@@ -9,7 +9,9 @@ and ``headers`` hold the original message so that an operator can fix and replay
 UTF-8 travel as base64, and a value over the size cap is cut (``truncated``, with its full ``size``).
 
 A dead letter can hold the original value, so a dead-letter topic is as protected as the topic the input
-came from (raw data for ``raw.dlq`` and ``sanitized.dlq``).
+came from. The dead letters of unsanitized input (the collector's ``raw.dlq``, the sanitizer's
+``raw.dlq.sanitizer``) therefore live under ``raw.``: an access rule on ``sanitized.*`` never reaches raw
+text. ``writer.dlq`` holds sanitized records, ``evaluator.dlq`` training events (no record text).
 """
 
 from __future__ import annotations

@@ -12,13 +12,24 @@ SOURCE_NAME_PATTERN: Final = r"^[a-z0-9][a-z0-9_.-]{0,199}$"
 _SOURCE_NAME_RE: Final = re.compile(SOURCE_NAME_PATTERN)
 
 RAW_TOPIC_PREFIX: Final = "raw."
-RAW_DLQ_TOPIC: Final = "raw.dlq"
+# Dead letters keep the input they could not handle. Those whose input is unsanitized live under
+# `raw.dlq` (`raw.dlq` itself and `raw.dlq.<service>`), so an access rule on the prefix `raw.` covers
+# them and one on `sanitized.` never exposes raw text. `dlq` is therefore no source name, and the
+# sanitizer's input pattern skips `raw.dlq` and every `raw.dlq.*` topic (it must not read its own
+# dead letters).
+RAW_DLQ_STEM: Final = "dlq"
+RAW_DLQ_TOPIC: Final = RAW_TOPIC_PREFIX + RAW_DLQ_STEM  # the collector's: inputs from the sources
+SANITIZER_DLQ_TOPIC: Final = f"{RAW_DLQ_TOPIC}.sanitizer"  # raw.* messages the sanitizer rejected
+# The sanitizer's dead-letter topic before it moved under raw. (README, 'Migration'); never a default.
+LEGACY_SANITIZER_DLQ_TOPIC: Final = "sanitized.dlq"
 COLLECTOR_OFFSETS_TOPIC: Final = "collector.offsets"
 SANITIZED_RECORDS_TOPIC: Final = "sanitized.records"
-SANITIZED_DLQ_TOPIC: Final = "sanitized.dlq"
+SANITIZED_TOPIC_PREFIX: Final = "sanitized."
+# sanitized.records messages the writer rejected: sanitized data only, as protected as its input.
 WRITER_DLQ_TOPIC: Final = "writer.dlq"
 TRAINING_EVENTS_TOPIC: Final = "training.events"
-EVALUATOR_DLQ_TOPIC: Final = "evaluator.dlq"  # training.events messages the evaluator cannot read
+# training.events messages the evaluator cannot read or act on: run metadata, no record text.
+EVALUATOR_DLQ_TOPIC: Final = "evaluator.dlq"
 
 DEFAULT_TABLE_PREFIX: Final = "tuneline-"
 
@@ -39,7 +50,10 @@ class Table(StrEnum):
 
 
 def is_valid_source_name(name: str) -> bool:
-    return _SOURCE_NAME_RE.fullmatch(name) is not None and name != "dlq"
+    """Kafka-legal and not the dead-letter stem (``dlq``, ``dlq.<anything>``): ``raw.<name>`` must never
+    be a dead-letter topic."""
+    reserved = name == RAW_DLQ_STEM or name.startswith(RAW_DLQ_STEM + ".")
+    return _SOURCE_NAME_RE.fullmatch(name) is not None and not reserved
 
 
 def is_valid_namespace(namespace: str) -> bool:
@@ -62,15 +76,21 @@ def raw_topic(source: str, namespace: str = "") -> str:
     if not is_valid_source_name(source):
         raise ValueError(
             f"invalid source name {source!r}: use lower-case letters, digits, '.', '_' or '-' "
-            "(at most 200 characters, not 'dlq')"
+            "(at most 200 characters, neither 'dlq' nor starting with 'dlq.')"
         )
     return namespaced(RAW_TOPIC_PREFIX + source, namespace)
 
 
 def raw_topic_pattern(namespace: str = "") -> str:
-    """A regex matching every raw topic of the namespace except the raw dead-letter topic."""
+    """A regex matching every raw topic of the namespace except the raw dead-letter topics
+    (``raw.dlq`` and ``raw.dlq.<service>``)."""
     prefix = re.escape(namespaced(RAW_TOPIC_PREFIX, namespace))
-    return rf"^{prefix}(?!dlq$).+"
+    return rf"^{prefix}(?!{RAW_DLQ_STEM}(?:\.|$)).+"
+
+
+def is_source_topic(topic: str, namespace: str = "") -> bool:
+    """True for a source's raw topic of the namespace, false for its raw dead-letter topics."""
+    return re.fullmatch(raw_topic_pattern(namespace), topic) is not None
 
 
 def source_of_raw_topic(topic: str, namespace: str = "") -> str:

@@ -12,7 +12,9 @@ RECORDS_OUT = Counter(
     "tuneline_sanitizer_records_out_total", "Records sent to sanitized.records", ["dataset"]
 )
 DROPPED = Counter("tuneline_sanitizer_dropped_total", "Records dropped (duplicates, filters)", ["reason"])
-DEAD_LETTERS = Counter("tuneline_sanitizer_dead_letters_total", "Messages sent to sanitized.dlq", ["reason"])
+DEAD_LETTERS = Counter(
+    "tuneline_sanitizer_dead_letters_total", "Messages sent to raw.dlq.sanitizer", ["reason"]
+)
 PII_FOUND = Counter("tuneline_sanitizer_pii_total", "Values replaced, by entity type", ["entity"])
 STAGE_SECONDS = Histogram(
     "tuneline_sanitizer_stage_seconds",

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
@@ -13,7 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.common.paths import config_path, home_path
 from libs.common.settings import SharedSettings, get_shared_settings, in_namespace, secrets_from_files
-from libs.schemas import SANITIZED_DLQ_TOPIC, SANITIZED_RECORDS_TOPIC, raw_topic_pattern
+from libs.schemas import SANITIZED_RECORDS_TOPIC, SANITIZER_DLQ_TOPIC, namespaced, raw_topic_pattern
+from libs.schemas.names import SANITIZED_TOPIC_PREFIX
 
 PLACEHOLDER_KEY: Final = "dev-only-pseudonym-key-change-me"
 # Old environment names still read, and their replacements (the service warns at start).
@@ -72,11 +74,17 @@ class SanitizerSettings(BaseSettings):
         default=(), description="Consume these raw topics instead of the pattern (comma-free JSON list)."
     )
     output_topic: str = Field(default=SANITIZED_RECORDS_TOPIC, validate_default=True)
-    dlq_topic: str = Field(default=SANITIZED_DLQ_TOPIC, validate_default=True)
+    dlq_topic: str = Field(
+        default=SANITIZER_DLQ_TOPIC,
+        validate_default=True,
+        description="Dead letters: they hold the rejected raw message, so the default lives under raw. "
+        "(raw.dlq.sanitizer; sanitized.dlq before) and a sanitized.* name is refused while "
+        "dlq_keep_value is on.",
+    )
     dlq_keep_value: bool = Field(
         default=True,
-        description="Keep the rejected message in its dead letter (raw data: give the dead-letter topic "
-        "the access rules of raw.*); false keeps the reason, key and coordinates only.",
+        description="Keep the rejected message in its dead letter (raw data: the default topic sits under "
+        "raw.*, with its access rules); false keeps the reason, key and coordinates only.",
     )
     by_hash_topic: str = Field(
         default="sanitizer.by-hash",
@@ -161,6 +169,27 @@ class SanitizerSettings(BaseSettings):
             32,
         ):
             raise ValueError("TUNELINE_SANITIZER_ENCRYPTION_KEY must be 16, 24 or 32 bytes")
+        return self
+
+    @model_validator(mode="after")
+    def _dead_letters_stay_out_of_sanitized_and_input(self) -> SanitizerSettings:
+        # A dead letter keeps the raw message: under sanitized.* a reader of sanitized data would see
+        # raw text; on a topic the worker consumes, each dead letter would be dead-lettered again.
+        sanitized_prefix = namespaced(SANITIZED_TOPIC_PREFIX, get_shared_settings().namespace)
+        if self.dlq_keep_value and self.dlq_topic.startswith(sanitized_prefix):
+            raise ValueError(
+                f"TUNELINE_SANITIZER_DLQ_TOPIC {self.dlq_topic!r} is under {sanitized_prefix!r}, but the "
+                "sanitizer's dead letters hold raw input: use the default "
+                f"{namespaced(SANITIZER_DLQ_TOPIC, get_shared_settings().namespace)!r} (or another raw. "
+                "name), or TUNELINE_SANITIZER_DLQ_KEEP_VALUE=false"
+            )
+        if self.dlq_topic in self.input_topics or (
+            not self.input_topics and re.fullmatch(self.input_pattern, self.dlq_topic)
+        ):
+            raise ValueError(
+                f"TUNELINE_SANITIZER_DLQ_TOPIC {self.dlq_topic!r} is one of the sanitizer's inputs: it would "
+                "read its own dead letters"
+            )
         return self
 
     @property

@@ -35,7 +35,7 @@ def sanitizer_topics(make_topic: Callable[..., str]) -> dict[str, str]:
     return {
         "by_hash_topic": make_topic("by-hash", partitions=2),
         "output_topic": make_topic("sanitized", partitions=2),
-        "dlq_topic": make_topic("sanitized-dlq"),
+        "dlq_topic": make_topic("sanitizer-dlq"),
     }
 
 

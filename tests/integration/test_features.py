@@ -114,7 +114,7 @@ def test_features_stored_and_a_language_filter_drops_end_to_end(
         input_topics=json.dumps([raw]),
         by_hash_topic=make_topic("by-hash", partitions=2),
         output_topic=sanitized,
-        dlq_topic=make_topic("sanitized-dlq"),
+        dlq_topic=make_topic("sanitizer-dlq"),
     )
     sanitizer = ServiceProcess("sanitizer", env, tmp_path / "sanitizer.log", tmp_path).start()
     services.append(sanitizer)

@@ -187,7 +187,7 @@ def test_the_sanitizer_faust_worker_runs_over_sasl_ssl(secure_broker: SecureBrok
         "input": f"test.raw.secure.{run}",
         "by_hash_topic": f"test.by-hash.{run}",
         "output_topic": f"test.sanitized.{run}",
-        "dlq_topic": f"test.sanitized-dlq.{run}",
+        "dlq_topic": f"test.sanitizer-dlq.{run}",
     }
     ensure_topics(shared, {topics["input"]: 1})
     samples = generate(12, seed=5, dup_rate=0.0, near_rate=0.0)

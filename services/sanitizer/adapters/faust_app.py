@@ -1,7 +1,7 @@
 """The Faust app: two agents around a repartition by content hash.
 
 ``raw.*`` --prepare--> ``sanitizer.by-hash`` (key: content hash) --finish--> ``sanitized.records``
-                                                                          \\-> ``sanitized.dlq``
+                                                                          \\-> ``raw.dlq.sanitizer``
 
 ``processing_guarantee="at_least_once"`` and agent concurrency 1 (faust-streaming issue 606: with
 more, an offset can be committed past an unfinished message). At-least-once is ours to keep, Faust

@@ -3,7 +3,7 @@
 Stage 1 (``on_raw``, consuming ``raw.*``): parse -> normalize -> filter -> hash, then forward the
 normalized record to the by-hash topic keyed by its content hash. Stage 2 (``on_by_hash``): exact
 dedup against the partition's table, near dedup, anonymize, route -> ``sanitized.records`` keyed by
-record id. Bad input and a failing recognizer go to ``sanitized.dlq``, reason in a header and in the
+record id. Bad input and a failing recognizer go to ``raw.dlq.sanitizer``, reason in a header and in the
 body; the stream goes on. Dedup history is remembered (``DedupRecorder``) only once the output record
 is built, just before it is sent.
 

@@ -13,7 +13,7 @@ class PolicyError(SanitizerError):
 
 class RecordRejected(SanitizerError):
     """A message that can never become a record (not JSON, schema-invalid, oversize): it goes to
-    ``sanitized.dlq`` with ``reason`` (a short machine label) and ``detail`` (never a found value)."""
+    ``raw.dlq.sanitizer`` with ``reason`` (a short machine label) and ``detail`` (never a found value)."""
 
     def __init__(self, reason: str, detail: str) -> None:
         self.reason = reason

@@ -57,6 +57,8 @@ def test_a_namespace_prefixes_names_and_raw_topics() -> None:
         ("team-b.raw.crm", True),
         ("team-b.raw.app.logs", True),
         ("team-b.raw.dlq", False),  # the raw dead letters are not input
+        ("team-b.raw.dlq.sanitizer", False),
+        ("team-b.raw.dlqs", True),  # only the `dlq` stem is reserved
         ("raw.crm", False),  # another pipeline's
         ("team-bx.raw.crm", False),
         ("team-b.sanitized.records", False),
@@ -81,8 +83,8 @@ def test_every_services_default_names_are_unchanged_without_a_namespace(no_names
     assert (collector.offsets_topic, collector.dlq_topic) == ("collector.offsets", "raw.dlq")
     sanitizer = SanitizerSettings()
     assert sanitizer.app_id == "tuneline-sanitizer"
-    assert sanitizer.input_pattern == r"^raw\.(?!dlq$).+"
-    assert (sanitizer.output_topic, sanitizer.dlq_topic) == ("sanitized.records", "sanitized.dlq")
+    assert sanitizer.input_pattern == r"^raw\.(?!dlq(?:\.|$)).+"
+    assert (sanitizer.output_topic, sanitizer.dlq_topic) == ("sanitized.records", "raw.dlq.sanitizer")
     assert sanitizer.by_hash_topic == "sanitizer.by-hash"
     assert (WriterSettings().group_id, WriterSettings().topic) == ("tuneline-writer", "sanitized.records")
     assert TrainerSettings().events_topic == "training.events"
@@ -117,6 +119,8 @@ def test_one_setting_moves_every_topic_group_app_id_and_table(namespace: str) ->
     assert all(name.startswith("team-b.") for name in names), names
     # what one service writes, the next reads: the names still line up inside the namespace
     assert sanitizer.output_topic == writer.topic == "team-b.sanitized.records"
+    assert (collector.dlq_topic, sanitizer.dlq_topic) == ("team-b.raw.dlq", "team-b.raw.dlq.sanitizer")
+    assert not re.fullmatch(sanitizer.input_pattern, sanitizer.dlq_topic)
     assert trainer.events_topic == evaluator.events_topic == "team-b.training.events"
     assert re.fullmatch(sanitizer.input_pattern, raw_topic("crm", namespace))
     assert not re.fullmatch(sanitizer.input_pattern, raw_topic("crm"))

@@ -7,7 +7,16 @@ import threading
 from libs.schemas.names import raw_topic_pattern
 from services.sanitizer.adapters.raw_topics import NewTopicWatcher, matching_topics, wait_for_raw_topics
 
-BROKER = ["__consumer_offsets", "raw.support", "raw.dlq", "raw.app-logs", "sanitized.records", "team.raw.crm"]
+BROKER = [
+    "__consumer_offsets",
+    "raw.support",
+    "raw.dlq",
+    "raw.dlq.sanitizer",
+    "raw.app-logs",
+    "sanitized.records",
+    "team.raw.crm",
+    "team.raw.dlq.sanitizer",
+]
 
 
 def test_the_default_pattern_takes_every_raw_topic_but_the_dead_letters() -> None:
@@ -32,7 +41,7 @@ def test_a_new_raw_topic_restarts_the_worker_but_known_ones_do_not() -> None:
     restarts: list[list[str]] = []
     watcher = NewTopicWatcher(lambda: broker, raw_topic_pattern(), ["raw.support"], 60.0, restarts.append)
     assert watcher.check() == [] and restarts == []
-    broker.append("raw.dlq")  # not a source
+    broker.extend(["raw.dlq", "raw.dlq.sanitizer"])  # not sources
     assert watcher.check() == []
     broker.append("raw.crm")
     assert watcher.check() == ["raw.crm"] and restarts == [["raw.crm"]]

@@ -11,7 +11,7 @@ def test_raw_topic_and_table_names_follow_the_design() -> None:
     assert table_name(Table.RUNS, prefix="staging-") == "staging-runs"
 
 
-@pytest.mark.parametrize("bad", ["", "CRM", "has space", "dlq", "a/b", "x" * 201, "-lead"])
+@pytest.mark.parametrize("bad", ["", "CRM", "has space", "dlq", "dlq.sanitizer", "a/b", "x" * 201, "-lead"])
 def test_invalid_source_names_are_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="invalid source name"):
         raw_topic(bad)
