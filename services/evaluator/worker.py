@@ -300,10 +300,10 @@ class EvaluationWorker:
         except Exception as exc:  # a model that cannot be evaluated is reported, never retried forever
             log.exception("evaluation failed", extra={"run_id": event.run_id})
             self._dead_letter(msg, "evaluation_failed", f"{type(exc).__name__}: {exc}")
-            return
-        if untrusted is not None:
-            metrics.REJECTED_EVENTS.labels(untrusted.reason).inc()
-            self._dead_letter(msg, untrusted.reason, untrusted.detail)
+        else:
+            if untrusted is not None:
+                metrics.REJECTED_EVENTS.labels(untrusted.reason).inc()
+                self._dead_letter(msg, untrusted.reason, untrusted.detail)
 
     def _process(self, event: TrainingCompleted) -> Untrusted | None:
         """Evaluate, promote and announce what is not done yet; the reason when the runs table does not

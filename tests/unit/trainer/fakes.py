@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import threading
@@ -82,7 +83,7 @@ class InMemoryRunStore:
             self._runs[run_id] = updated
             return updated
 
-    def unannounced(self) -> list[RunRecord]:
+    def unannounced(self) -> builtins.list[RunRecord]:
         with self._lock:
             runs = [r for r in self._runs.values() if r.announced is False]
         return sorted(runs, key=lambda r: (r.finished_at or r.created_at, r.run_id))
