@@ -2,7 +2,8 @@
 
 The trainer owns the run item and writes one attribute per field of its ``RunRecord``; other services
 (the evaluator's ``tuneline evaluate RUN_ID``, operators' tools) only need which dataset it trained,
-whether it succeeded and where its model is. They read that here instead of importing the trainer.
+whether it succeeded, where its model is and which base model it tuned. They read that here instead of
+importing the trainer. The evaluator trusts only this record, never what a ``TrainingCompleted`` says.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class RunSummary:
     dataset: str
     state: str  # queued, running, succeeded, failed, cancelled ...
     model_uri: str | None
+    base_model: str | None = None
 
 
 def read_run(client: Any, table_prefix: str, run_id: str) -> RunSummary | None:
@@ -36,4 +38,5 @@ def read_run(client: Any, table_prefix: str, run_id: str) -> RunSummary | None:
         dataset=item["dataset"]["S"],
         state=item["state"]["S"],
         model_uri=item.get("model_uri", {}).get("S"),
+        base_model=item.get("base_model", {}).get("S"),
     )

@@ -14,13 +14,17 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 
 from libs.common import aws
+from libs.common.backoff import Backoff
 from libs.common.kafka import consumer_config, ensure_topics, kafka_answers, producer_config, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.common.ops import OpsServer
 from libs.registry import ModelRegistry
+from libs.storage.runs import read_run
 from libs.storage.tables import DatasetCounters
 from services.evaluator.adapters.canaries import CanaryStore
 from services.evaluator.adapters.drift_io import AdminClient, FreshRecords, read_token
+from services.evaluator.adapters.evaluations import Evaluations
+from services.evaluator.adapters.retry import Retry
 from services.evaluator.adapters.training_data import TrainingRecords
 from services.evaluator.core.config import EvaluatorConfig, load_config
 from services.evaluator.core.errors import ConfigError
@@ -103,6 +107,9 @@ def main(config_file: str | Path | None = None) -> int:
             client, shared.table_prefix, shared.index_shards, config.pii_scan.max_training_records
         ),
         model_lock=model_lock,
+        runs=lambda run_id: read_run(client, shared.table_prefix, run_id),
+        evaluations=Evaluations(client, shared.table_prefix),
+        retry=Retry(settings.retry_attempts, Backoff(base_s=1.0, cap_s=settings.retry_max_delay_s)),
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stopping.set())

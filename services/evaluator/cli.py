@@ -44,7 +44,7 @@ def evaluate(
     client = dynamodb_client(settings)
     prefix = settings.shared.table_prefix
     run = read_run(client, prefix, run_id)
-    if run is None or run.model_uri is None:
+    if run is None or run.state != "succeeded" or run.model_uri is None:
         raise typer.BadParameter(f"no succeeded run {run_id!r} with a model", param_hint="RUN_ID")
     canaries = CanaryStore(client, prefix).all() if settings.canaries else []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

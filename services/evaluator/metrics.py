@@ -37,3 +37,18 @@ DRIFT_SECONDS = Histogram(
     "Time of one continuous-evaluation check (read, measure, report)",
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800),
 )
+
+REJECTED_EVENTS = Counter(
+    "tuneline_evaluator_rejected_events_total",
+    "TrainingCompleted events dead-lettered because the runs table does not back them "
+    "(unknown_run, run_not_succeeded, event_disagrees_with_run, unsafe_model_key)",
+    ["reason"],
+)
+RETRIES = Counter(
+    "tuneline_evaluator_retries_total", "Transient S3/DynamoDB errors retried, by step", ["operation"]
+)
+RESUMED = Counter(
+    "tuneline_evaluator_resumed_total",
+    "Events of runs already evaluated, by what was left to do (nothing, promotion, events)",
+    ["completed"],
+)

@@ -35,6 +35,9 @@ class EvaluatorSettings(BaseSettings):
         default_factory=lambda: str(home_path("models")),
         validation_alias=AliasChoices("TUNELINE_MODEL_STORE", "TUNELINE_EVALUATOR_MODEL_STORE"),
     )
+    # Transient S3/DynamoDB errors (throttling, 5xx, connection) around each step, before a dead letter.
+    retry_attempts: int = Field(default=5, ge=1, le=20, description="Tries of one step.")
+    retry_max_delay_s: float = Field(default=30.0, gt=0, description="Longest wait between two tries.")
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
     canaries: bool = Field(default=True, description="Test the candidate on the planted canaries.")
     # Continuous evaluation asks the admin API for `drift` runs (its schedule and margins: the YAML).

@@ -87,6 +87,8 @@ def main(config_file: str | Path | None = None) -> int:
         settings.lease_ttl_s,
         settings.poll_interval_s,
         settings.cancel_grace_s,
+        announce_hold_s=settings.announce_hold_s,
+        announce_sweep_s=settings.announce_sweep_s,
     )
     service = TrainerService(
         config,
@@ -97,6 +99,7 @@ def main(config_file: str | Path | None = None) -> int:
     )
     scheduler = ThresholdScheduler(config, service, datasets, settings.scheduler_interval_s)
     executor.start()
+    executor.announcer.start()  # the outbox sweeper
     if settings.scheduler_enabled:
         scheduler.start()
     app = create_app(
@@ -113,6 +116,7 @@ def main(config_file: str | Path | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
         scheduler.stop()
+        executor.announcer.stop()
         executor.stop()
     return 0
 

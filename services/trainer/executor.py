@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from libs.schemas.events import RunStatus, TrainingCompleted
 from services.trainer import metrics
 from services.trainer.adapters.dynamodb import DatasetState, DynamoRunStore, LeaseStore
 from services.trainer.adapters.events import EventPublisher
+from services.trainer.announcer import Announcer
 from services.trainer.core.environment import job_environment
 from services.trainer.core.runs import Progress, RunRecord, RunState
 from services.trainer.job import RESULT_FILE
@@ -63,6 +63,8 @@ class RunExecutor:
         cancel_grace_s: float = 30.0,
         job_command: list[str] | None = None,
         clock: Clock = utc_now,
+        announce_hold_s: float = 120.0,
+        announce_sweep_s: float = 30.0,
     ) -> None:
         self.runs, self.leases, self.datasets, self.events = runs, leases, datasets, events
         self.work_dir = work_dir
@@ -73,6 +75,7 @@ class RunExecutor:
         )
         self.job_command = job_command or [sys.executable, "-m", "services.trainer.job"]
         self.clock = clock
+        self.announcer = Announcer(runs, events, leases.owner, announce_hold_s, announce_sweep_s)
         self.active: ActiveJob | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -222,7 +225,9 @@ class RunExecutor:
                 record_count=int(result["record_count"]),
                 metrics=result["metrics"],
             )
-        finished = self.runs.move(run.run_id, {RunState.RUNNING}, state, **fields)
+        # The outcome and "not announced yet" in one conditional write, before any event: whoever reads
+        # the event finds the record, and a lost event is found by the sweeper (the outbox).
+        finished = self.runs.move(run.run_id, {RunState.RUNNING}, state, announced=False, **fields)
         if finished is None:  # another replica failed it as an orphan (our lease lapsed) and told the world
             log.warning(
                 "run already finished elsewhere; outcome dropped",
@@ -240,15 +245,16 @@ class RunExecutor:
                 "seconds": round(time.monotonic() - job.started, 1),
             },
         )
-        self._announce(finished, now)
+        self._announce(finished)
         self.leases.release(run.dataset)
 
-    def _announce(self, run: RunRecord, now: dt.datetime) -> None:
+    def _announce(self, run: RunRecord) -> None:
+        """The outcome is already recorded with ``announced`` false: announce it now; what fails here
+        (broker down, DynamoDB hiccup) the sweeper announces later."""
         try:
-            self.events.publish(completed_event(run, now))
-        except Exception:  # the run's record is the truth; the event is the notification
-            metrics.EVENTS_FAILED.inc()
-            log.exception("could not publish TrainingCompleted", extra={"run_id": run.run_id})
+            self.announcer.announce(run)
+        except Exception:
+            log.exception("could not announce the run's outcome", extra={"run_id": run.run_id})
 
     def _fail_orphans(self, running: list[RunRecord]) -> None:
         """Fail runs whose replica is gone: the lease on their dataset is free or expired, or we own
@@ -267,31 +273,14 @@ class RunExecutor:
                 RunState.FAILED,
                 finished_at=self.clock(),
                 error="the trainer replica running it stopped (lease expired)",
+                announced=False,
             )
             if moved is not None:
                 log.warning("failed an orphaned run", extra={"run_id": run.run_id})
                 metrics.RUNS_FINISHED.labels(run.dataset, RunState.FAILED.value).inc()
-                self._announce(moved, self.clock())
+                self._announce(moved)
                 if holder is not None and holder.owner == self.leases.owner:
                     self.leases.release(run.dataset)
-
-
-def completed_event(run: RunRecord, now: dt.datetime) -> TrainingCompleted:
-    status = {RunState.SUCCEEDED: RunStatus.SUCCEEDED, RunState.CANCELLED: RunStatus.CANCELLED}.get(
-        run.state, RunStatus.FAILED
-    )
-    return TrainingCompleted(
-        run_id=run.run_id,
-        dataset=run.dataset,
-        occurred_at=now,
-        status=status,
-        base_model=run.base_model or str(run.config.get("base_model", "")) or "unknown",
-        model_uri=run.model_uri if status is RunStatus.SUCCEEDED else None,
-        data_watermark=run.data_watermark,
-        record_count=run.record_count,
-        metrics=run.metrics,
-        error=run.error,
-    )
 
 
 def _read_result(path: Path) -> dict[str, Any]:

@@ -8,6 +8,12 @@ RUNS_STARTED = Counter("tuneline_trainer_runs_started_total", "Runs started", ["
 RUNS_FINISHED = Counter("tuneline_trainer_runs_finished_total", "Runs finished", ["dataset", "state"])
 RUN_ACTIVE = Gauge("tuneline_trainer_run_active", "1 while this replica runs a training job")
 EVENTS_FAILED = Counter("tuneline_trainer_events_failed_total", "TrainingCompleted events not delivered")
+REANNOUNCED = Counter(
+    "tuneline_trainer_events_reannounced_total", "TrainingCompleted events sent by the outbox sweeper"
+)
+UNANNOUNCED_RUNS = Gauge(
+    "tuneline_trainer_unannounced_runs", "Finished runs whose TrainingCompleted awaits the broker"
+)
 SCHEDULER_CHECKS = Counter(
     "tuneline_trainer_scheduler_checks_total",
     "Threshold checks per dataset and outcome",

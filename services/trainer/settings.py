@@ -88,6 +88,16 @@ class TrainerSettings(BaseSettings):
     )
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
     cancel_grace_s: float = Field(default=30.0, ge=1, description="SIGTERM to SIGKILL on cancel.")
+    # The outbox of TrainingCompleted: runs whose event the broker has not acknowledged are announced
+    # again by a sweeper on every replica; a claim keeps two replicas from sending one at once.
+    announce_sweep_s: float = Field(
+        default=30.0, gt=0, description="How often finished runs not yet announced are looked for."
+    )
+    announce_hold_s: float = Field(
+        default=120.0,
+        ge=40,  # longer than the publisher's 30 s wait for the broker's acknowledgement
+        description="How long one replica holds a run's announcement before another may send it.",
+    )
 
     _namespaced = field_validator("events_topic")(in_namespace)  # TUNELINE_NAMESPACE
 

@@ -1,5 +1,7 @@
 """The evaluator on real servers: TrainingCompleted on Kafka -> evaluation -> EvaluationCompleted,
-the report beside the model and in DynamoDB, the production alias moved (or not)."""
+the report beside the model and in DynamoDB, the production alias moved (or not). Runs are recorded and
+announced through the trainer's own run store and announcer; a forged event is dead-lettered, and an
+announcement lost after the outcome was recorded is sent by the trainer's outbox sweeper."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from libs.devstack.servers import free_port
 from libs.registry import ModelRegistry
 from libs.schemas import DeadLetter, RunStatus, TrainingCompleted
 from libs.storage.tables import init_tables
+from services.trainer.adapters.dynamodb import DynamoRunStore
+from tests.integration.trainer_helpers import Trainer, announce, finish_run
 from tests.unit.evaluator import tiny_models as T
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -43,6 +47,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     T.train(model, tokenizer, texts, steps=150, seed=1)
     now = dt.datetime.now(dt.UTC)
     tuned = T.publish(model, tokenizer, base, root / "store" / "run-tuned", "general-tuned", DATASET, now)
+    lost = T.publish(model, tokenizer, base, root / "store" / "run-lost", "general-lost", DATASET, now)
     with torch.no_grad():
         generator = torch.Generator().manual_seed(3)
         for param in model.parameters():
@@ -51,7 +56,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         model, tokenizer, base, root / "store" / "run-degraded", "general-degraded", DATASET, now
     )
     torch.set_num_threads(threads)
-    return {"tuned": tuned, "degraded": degraded}
+    return {"tuned": tuned, "degraded": degraded, "lost": lost}
 
 
 @pytest.fixture
@@ -110,7 +115,8 @@ def wait_for(bootstrap: str, topic: str, match: Any, log: str, timeout_s: float 
     raise AssertionError(f"nothing matched on {topic}:\n{Path(log).read_text()[-5000:]}")
 
 
-def completed(run_id: str, model: Path) -> bytes:
+def forged(run_id: str, model: Path | str) -> bytes:
+    """A TrainingCompleted that anyone with write access to the topic could send."""
     event = TrainingCompleted(
         run_id=run_id, dataset=DATASET, occurred_at=dt.datetime.now(dt.UTC), status=RunStatus.SUCCEEDED,
         base_model="tuneline/tiny-llama", model_uri=str(model), record_count=1,
@@ -130,7 +136,8 @@ def test_training_completed_leads_to_an_evaluation_and_a_promotion_only_when_bet
     registry = ModelRegistry(dynamodb_client, table_prefix)
 
     # A better model than its base: promoted, reported, announced.
-    send(kafka_bootstrap, topic, "general-tuned", completed("general-tuned", models["tuned"]))
+    tuned = finish_run(dynamodb_client, table_prefix, "general-tuned", DATASET, str(models["tuned"]))
+    announce(dynamodb_client, table_prefix, tuned, kafka_bootstrap, topic)
     done = wait_for(
         kafka_bootstrap,
         topic,
@@ -156,8 +163,26 @@ def test_training_completed_leads_to_an_evaluation_and_a_promotion_only_when_bet
     assert letter.key is not None and letter.key.raw() == b"junk"
     assert letter.value is not None and letter.value.raw() == b'{"type": "training.completed", "run_id": 7}'
 
-    # A degraded model, now against the promoted one: rejected, production stays.
-    send(kafka_bootstrap, topic, "general-degraded", completed("general-degraded", models["degraded"]))
+    # Forged events: a run nobody recorded, and a recorded run with another model than its own (a copy
+    # of the promoted model, a path the attacker controls). Dead-lettered with the reason, not evaluated.
+    degraded = finish_run(dynamodb_client, table_prefix, "general-degraded", DATASET, str(models["degraded"]))
+    send(kafka_bootstrap, topic, "general-forged", forged("general-forged", models["tuned"]))
+    letter = DeadLetter.model_validate(
+        wait_for(kafka_bootstrap, dlq, lambda v: v["reason"] == "unknown_run", log)
+    )
+    assert letter.detail == "no run 'general-forged' in the runs table"
+    send(kafka_bootstrap, topic, "general-degraded", forged("general-degraded", models["tuned"]))
+    letter = DeadLetter.model_validate(
+        wait_for(kafka_bootstrap, dlq, lambda v: v["reason"] == "event_disagrees_with_run", log)
+    )
+    assert f"model_uri: event '{models['tuned']}', recorded '{models['degraded']}'" in letter.detail
+    assert letter.key is not None and letter.key.raw() == b"general-degraded"
+    assert registry.evaluation("general-forged") is None and registry.evaluation("general-degraded") is None
+    production = registry.production(DATASET)
+    assert production is not None and production.run_id == "general-tuned" and len(production.history) == 1
+
+    # The degraded model's own announcement, now against the promoted one: rejected, production stays.
+    announce(dynamodb_client, table_prefix, degraded, kafka_bootstrap, topic)
     done = wait_for(
         kafka_bootstrap,
         topic,
@@ -170,3 +195,62 @@ def test_training_completed_leads_to_an_evaluation_and_a_promotion_only_when_bet
     assert production is not None and production.run_id == "general-tuned"
     rejected = registry.evaluation("general-degraded")
     assert rejected is not None and rejected["report"]["production"]["uri"] == str(models["tuned"])
+
+
+def test_an_announcement_lost_after_the_outcome_was_recorded_is_sent_by_the_outbox_and_evaluated(
+    models: dict[str, Path], evaluator: dict[str, str], kafka_bootstrap: str, dynamodb_client: Any,
+    table_prefix: str, tmp_path: Path,
+) -> None:  # fmt: skip
+    topic, log = evaluator["TUNELINE_EVALUATOR_EVENTS_TOPIC"], evaluator["LOG"]
+    # The trainer recorded the outcome, then its TrainingCompleted never reached the broker.
+    finish_run(dynamodb_client, table_prefix, "general-lost", DATASET, str(models["lost"]))
+    runs = DynamoRunStore(dynamodb_client, table_prefix)
+    env = {
+        "TUNELINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "TUNELINE_DYNAMODB_ENDPOINT": evaluator["TUNELINE_DYNAMODB_ENDPOINT"],
+        "TUNELINE_TABLE_PREFIX": table_prefix,
+        "TUNELINE_MODEL_STORE": str(tmp_path / "models"),
+        "TUNELINE_TRAINER_WORK_DIR": str(tmp_path / "runs"),
+        "TUNELINE_TRAINER_EVENTS_TOPIC": topic,
+        "TUNELINE_TRAINER_CREATE_TABLES": "false",
+        "TUNELINE_TRAINER_ANNOUNCE_SWEEP_S": "1",
+    }
+    trainer = Trainer(tmp_path, "trainer", env, {"datasets": [{"name": DATASET, "schedule": False}]}).start()
+    try:
+        done = wait_for(
+            kafka_bootstrap,
+            topic,
+            lambda v: v.get("type") == "evaluation.completed" and v["run_id"] == "general-lost",
+            log,
+        )
+        assert done["decision"] == "promoted", done
+        run = runs.get("general-lost")
+        assert run is not None and run.announced is True, trainer.log()
+        time.sleep(3)  # three more sweeps: nothing is announced twice
+    finally:
+        trainer.stop()
+    announced = [
+        v for v in read_all(kafka_bootstrap, topic)
+        if v.get("type") == "training.completed" and v["run_id"] == "general-lost"
+    ]  # fmt: skip
+    assert len(announced) == 1 and announced[0]["model_uri"] == str(models["lost"])
+    production = ModelRegistry(dynamodb_client, table_prefix).production(DATASET)
+    assert production is not None and production.run_id == "general-lost"
+
+
+def read_all(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every message on the topic so far (a new consumer group from the beginning, until idle)."""
+    consumer = Consumer(consumer_config(plaintext_settings(bootstrap), f"t-{time.monotonic_ns()}"))
+    consumer.subscribe([topic])
+    found: list[dict[str, Any]] = []
+    idle_until = time.monotonic() + 10
+    try:
+        while time.monotonic() < idle_until:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() is not None:
+                continue
+            found.append(json.loads(msg.value() or b"null"))
+            idle_until = time.monotonic() + 3
+    finally:
+        consumer.close()
+    return found

@@ -21,6 +21,7 @@ from libs.common.kafka import consumer_config, plaintext_settings
 from libs.model_folder.manifest import ids_digest
 from libs.storage.tables import DatasetCounters, init_tables
 from libs.training_data.split import is_eval
+from services.trainer.adapters.dynamodb import DynamoRunStore
 from services.trainer.adapters.lineage import LineageReader
 from tests.integration.trainer_helpers import Trainer, seed_records, wait_for_state
 
@@ -179,6 +180,9 @@ def test_post_training_runs_ray_deepspeed_and_publishes_the_model(
     published = events(kafka_bootstrap, trainer_env["TUNELINE_TRAINER_EVENTS_TOPIC"], run_id)
     assert published and published[0]["status"] == "succeeded"
     assert published[0]["model_uri"] == run["model_uri"] and published[0]["record_count"] == len(ids)
+    # ... and the outbox knows it: the run record says announced once the broker acknowledged it.
+    stored = DynamoRunStore(dynamodb_client, table_prefix).get(run_id)
+    assert stored is not None and stored.announced is True
 
 
 def test_threshold_starts_exactly_one_run_across_two_replicas(

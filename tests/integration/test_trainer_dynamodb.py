@@ -113,10 +113,37 @@ def test_other_services_read_the_summary_the_trainer_wrote(dynamodb_client: Any,
     queued = read_run(dynamodb_client, tables, "support-20261125T120000-1a1b2c3d")
     assert queued == RunSummary("support-20261125T120000-1a1b2c3d", "support", "queued", None)
     store.move(queued.run_id, {RunState.QUEUED}, RunState.RUNNING)
-    store.move(queued.run_id, {RunState.RUNNING}, RunState.SUCCEEDED, model_uri="s3://models/support/x")
+    store.move(queued.run_id, {RunState.RUNNING}, RunState.SUCCEEDED, model_uri="s3://models/support/x",
+               base_model="tuneline/tiny-llama")  # fmt: skip
     done = read_run(dynamodb_client, tables, queued.run_id)
     assert done is not None and (done.state, done.model_uri) == ("succeeded", "s3://models/support/x")
+    assert done.base_model == "tuneline/tiny-llama"
     assert read_run(dynamodb_client, tables, "no-such-run") is None
+
+
+def test_the_outbox_lists_unannounced_runs_and_one_claim_wins(dynamodb_client: Any, tables: str) -> None:
+    store = DynamoRunStore(dynamodb_client, tables)
+    for i, announced in enumerate((False, True, None, False)):
+        run_id = f"outbox-{i}"
+        store.create(make_run(run_id, minutes=i))
+        store.move(run_id, {RunState.QUEUED}, RunState.RUNNING)
+        fields: dict[str, Any] = {"finished_at": NOW + dt.timedelta(minutes=10 - i)}
+        if announced is not None:
+            fields["announced"] = announced
+        store.move(run_id, {RunState.RUNNING}, RunState.FAILED, **fields)
+    assert [r.run_id for r in store.unannounced()] == ["outbox-3", "outbox-0"]  # oldest outcome first
+
+    wins = race(8, lambda i: store.claim_announcement("outbox-0", f"replica-{i}", 1_000, 60_000))
+    assert wins.count(True) == 1
+    assert not store.claim_announcement("outbox-0", "late", 30_000, 60_000)  # held
+    assert store.claim_announcement("outbox-0", "late", 61_001, 60_000)  # lapsed: another may take it
+    assert not store.claim_announcement("outbox-1", "x", 1_000, 60_000)  # announced already
+    assert not store.claim_announcement("outbox-2", "x", 1_000, 60_000)  # not in the outbox
+    store.mark_announced("outbox-0")
+    marked = store.get("outbox-0")
+    assert marked is not None and marked.announced is True
+    assert not store.claim_announcement("outbox-0", "x", 10**12, 60_000)
+    assert [r.run_id for r in store.unannounced()] == ["outbox-3"]
 
 
 def test_list_is_newest_first_with_dataset_filter_and_limit(dynamodb_client: Any, tables: str) -> None:

@@ -14,10 +14,15 @@ from typing import Any
 import httpx
 import yaml
 
+from libs.common.kafka import ensure_topics, plaintext_settings
 from libs.devstack.probes import LOCAL_AWS_KEY_ID, LOCAL_AWS_SECRET
 from libs.devstack.servers import free_port
-from libs.schemas import RecordKind, SanitizedRecord
+from libs.schemas import RecordKind, SanitizedRecord, TriggerReason
 from libs.storage.items import to_item
+from services.trainer.adapters.dynamodb import DynamoRunStore
+from services.trainer.adapters.events import EventPublisher
+from services.trainer.announcer import Announcer
+from services.trainer.core.runs import Progress, RunRecord, RunState
 from services.writer.adapters.dynamodb import DynamoBatchWriter
 
 TOKEN = "integration-test-token-0123456789"  # noqa: S105 - a test's own token
@@ -65,6 +70,40 @@ def seed_records(
     writer.write([to_item(r, ingested_ms + i, shards=16) for i, r in enumerate(records)])
     writer.close()
     return [r.id for r in records]
+
+
+def finish_run(
+    client: Any, prefix: str, run_id: str, dataset: str, model_uri: str,
+    base_model: str = "tuneline/tiny-llama", record_count: int = 1,
+) -> RunRecord:  # fmt: skip
+    """A succeeded run recorded the way the trainer records one, through its own run store: queued,
+    running, then the outcome with ``announced`` false (as ``RunExecutor._finish`` writes it); nothing
+    announced yet."""
+    runs = DynamoRunStore(client, prefix)
+    now = dt.datetime.now(dt.UTC)
+    queued = RunRecord(run_id=run_id, dataset=dataset, reason=TriggerReason.MANUAL, requested_by="test",
+                       config={"base_model": base_model}, created_at=now)  # fmt: skip
+    assert runs.create(queued)[1]
+    assert runs.move(run_id, {RunState.QUEUED}, RunState.RUNNING, started_at=now, owner="test-trainer")
+    finished = runs.move(
+        run_id, {RunState.RUNNING}, RunState.SUCCEEDED, announced=False, finished_at=now, error=None,
+        progress=Progress(phase="done"), model_uri=model_uri, base_model=base_model, data_watermark=now,
+        record_count=record_count, metrics={"eval_loss": 1.0},
+    )  # fmt: skip
+    assert finished is not None
+    return finished
+
+
+def announce(client: Any, prefix: str, run: RunRecord, bootstrap: str, topic: str) -> None:
+    """Announce a finished run as the trainer does (claim, TrainingCompleted, mark announced); the
+    topic is created first, as the trainer does at start."""
+    shared = plaintext_settings(bootstrap)
+    ensure_topics(shared, {topic: 1})
+    events = EventPublisher(shared, topic)
+    try:
+        assert Announcer(DynamoRunStore(client, prefix), events, "test-trainer").announce(run)
+    finally:
+        events.close()
 
 
 class Trainer:

@@ -366,6 +366,59 @@ class DynamoRunStore:
                 return moved
         raise TrainerError(f"run {run_id} kept changing while being cancelled")
 
+    # -- the outbox of TrainingCompleted -------------------------------------------------------------
+
+    def unannounced(self) -> builtins.list[RunRecord]:
+        """Finished runs with ``announced`` false (a filtered Scan, like ``list``), oldest first."""
+        runs = [
+            _decode_run(item)
+            for page in self._client.get_paginator("scan").paginate(
+                TableName=self._table,
+                FilterExpression="sk = :sk AND begins_with(pk, :p) AND announced = :no",
+                ExpressionAttributeValues={
+                    ":sk": {"S": RUN_SK},
+                    ":p": {"S": RUN_PREFIX},
+                    ":no": {"BOOL": False},
+                },
+                ConsistentRead=True,
+            )
+            for item in page.get("Items", [])
+        ]
+        runs.sort(key=lambda r: (r.finished_at or r.created_at, r.run_id))
+        return runs
+
+    def claim_announcement(self, run_id: str, owner: str, now_ms: int, hold_ms: int) -> bool:
+        """The claim is two attributes outside ``RunRecord`` (``announce_owner``, ``announce_until``
+        in epoch ms), set only while ``announced`` is false and no unexpired claim exists."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": run_pk(run_id)}, "sk": {"S": RUN_SK}},
+                UpdateExpression="SET announce_owner = :me, announce_until = :until",
+                ConditionExpression="announced = :no AND "
+                "(attribute_not_exists(announce_until) OR announce_until < :now)",
+                ExpressionAttributeValues={
+                    ":me": {"S": owner},
+                    ":until": {"N": str(now_ms + hold_ms)},
+                    ":now": {"N": str(now_ms)},
+                    ":no": {"BOOL": False},
+                },
+            )
+        except ClientError as exc:
+            if _code(exc) == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def mark_announced(self, run_id: str) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": run_pk(run_id)}, "sk": {"S": RUN_SK}},
+            UpdateExpression="SET announced = :yes REMOVE announce_owner, announce_until",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
+        )
+
     def _conditional_update(
         self, run_id: str, expression: str, condition: str, names: dict[str, str], values: dict[str, Any]
     ) -> RunRecord | None:

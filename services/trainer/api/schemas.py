@@ -126,6 +126,10 @@ class RunOut(_Body):
     record_count: int = Field(description="Records in the snapshot.")
     error: str | None = Field(description="Why the run failed.")
     owner: str | None = Field(description="The trainer replica executing it.")
+    announced: bool | None = Field(
+        description="Its TrainingCompleted was acknowledged by the broker (false: not yet, the outbox "
+        "sweeper retries; null: not finished)."
+    )
 
     @classmethod
     def of(cls, run: RunRecord) -> RunOut:

@@ -6,6 +6,7 @@ it comes from, so two replicas can never both start, or both finish, the same ru
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import secrets
 from enum import StrEnum
@@ -80,6 +81,11 @@ class RunRecord(BaseModel):
     record_count: int = Field(default=0, ge=0)
     error: str | None = None
     owner: str | None = Field(default=None, description="The trainer replica executing it.")
+    announced: bool | None = Field(
+        default=None,
+        description="False once the outcome is recorded, true once the broker acknowledged its "
+        "TrainingCompleted (the outbox: a sweeper announces what stays false); None before it finishes.",
+    )
 
 
 def new_run_id(dataset: str, now: dt.datetime) -> str:
@@ -111,4 +117,17 @@ class RunStore(Protocol):
 
     def request_cancel(self, run_id: str) -> RunRecord | None:
         """Mark an active run for cancellation; a queued run is cancelled at once."""
+        ...
+
+    def unannounced(self) -> builtins.list[RunRecord]:
+        """Finished runs whose TrainingCompleted the broker has not acknowledged (``announced`` False)."""
+        ...
+
+    def claim_announcement(self, run_id: str, owner: str, now_ms: int, hold_ms: int) -> bool:
+        """Take the announcement of an unannounced run for ``hold_ms``: False when it is announced, or
+        another claim holds it (so two replicas do not both send it while one is still trying)."""
+        ...
+
+    def mark_announced(self, run_id: str) -> None:
+        """The broker acknowledged the run's TrainingCompleted."""
         ...

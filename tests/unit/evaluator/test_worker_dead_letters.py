@@ -74,6 +74,10 @@ class NoRegistry:
         raise AssertionError("a dead-lettered event must not reach the registry")
 
 
+def no_run(run_id: str) -> None:
+    raise AssertionError("an unreadable event must not reach the runs table")
+
+
 def worker(producer: Producer, tmp_path: Path) -> EvaluationWorker:
     fake: Any = producer
     return EvaluationWorker(
@@ -85,6 +89,8 @@ def worker(producer: Producer, tmp_path: Path) -> EvaluationWorker:
         tmp_path,
         "training.events",
         "evaluator.dlq",
+        runs=no_run,
+        evaluations=NoRegistry(),  # type: ignore[arg-type]
     )
 
 

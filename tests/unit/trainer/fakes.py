@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import threading
@@ -25,6 +26,7 @@ class InMemoryRunStore:
         self._lock = threading.Lock()
         self._runs: dict[str, RunRecord] = {}
         self._keys: dict[str, str] = {}  # idempotency key -> run id
+        self.claims: dict[str, tuple[str, int]] = {}  # run id -> (owner, until ms): outside RunRecord
 
     def create(self, run: RunRecord) -> tuple[RunRecord, bool]:
         if run.state is not RunState.QUEUED:
@@ -80,6 +82,29 @@ class InMemoryRunStore:
                 updated = self._replace(run, cancel_requested=True)
             self._runs[run_id] = updated
             return updated
+
+    def unannounced(self) -> builtins.list[RunRecord]:
+        with self._lock:
+            runs = [r for r in self._runs.values() if r.announced is False]
+        return sorted(runs, key=lambda r: (r.finished_at or r.created_at, r.run_id))
+
+    def claim_announcement(self, run_id: str, owner: str, now_ms: int, hold_ms: int) -> bool:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None or run.announced is not False:
+                return False
+            claim = self.claims.get(run_id)
+            if claim is not None and claim[1] >= now_ms:
+                return False
+            self.claims[run_id] = (owner, now_ms + hold_ms)
+            return True
+
+    def mark_announced(self, run_id: str) -> None:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is not None:
+                self._runs[run_id] = self._replace(run, announced=True)
+                self.claims.pop(run_id, None)
 
     @staticmethod
     def _replace(run: RunRecord, **fields: Any) -> RunRecord:

@@ -522,9 +522,61 @@ def test_an_undeliverable_event_does_not_stop_the_outcome_being_recorded(replica
     run_to_end(executor)
 
     assert replicas.state(run.run_id).state is RunState.SUCCEEDED
+    assert replicas.state(run.run_id).announced is False  # the outbox keeps it for the sweeper
     assert events.published == []
     assert sample("tuneline_trainer_events_failed_total") == failed_before + 1
     assert FakeLeaseStore(replicas.leases, "observer").holder("support") is None
+
+
+def test_a_run_announced_at_once_is_marked_and_never_swept_again(replicas: Replicas) -> None:
+    run = replicas.queue()
+    executor = replicas.executor("replica-a", "succeed")
+    executor.poll_once()
+    run_to_end(executor)
+
+    assert replicas.state(run.run_id).announced is True
+    assert executor.announcer.sweep() == 0
+    assert [e.run_id for e in completed(replicas.events)] == [run.run_id]
+
+
+def test_an_announcement_lost_while_the_broker_was_down_is_sent_by_the_sweeper_once(
+    replicas: Replicas,
+) -> None:
+    run = replicas.queue()
+    down = FakeEvents(fail=True)
+    executor = replicas.executor("replica-a", "succeed", events=down)
+    executor.poll_once()
+    run_to_end(executor)
+    assert replicas.state(run.run_id).announced is False
+    assert executor.announcer.sweep() == 0  # still down: the claim is taken and lapses, nothing marked
+    reannounced_before = sample("tuneline_trainer_events_reannounced_total")
+
+    # Another replica's sweeper, the broker back, once the failed attempt's claim has lapsed.
+    later = replicas.executor("replica-b")
+    later.announcer.clock = lambda: time.time() + later.announcer.hold_s + 1
+    assert later.announcer.sweep() == 1
+    assert later.announcer.sweep() == 0
+
+    [event] = completed(replicas.events)
+    stored = replicas.state(run.run_id)
+    assert (event.run_id, event.status) == (run.run_id, RunStatus.SUCCEEDED)
+    assert event.model_uri == stored.model_uri
+    assert event.occurred_at == stored.finished_at
+    assert stored.announced is True
+    assert sample("tuneline_trainer_events_reannounced_total") == reannounced_before + 1
+    assert sample("tuneline_trainer_unannounced_runs") == 0
+
+
+def test_an_announcement_in_flight_on_one_replica_is_not_sent_again_by_another(replicas: Replicas) -> None:
+    run = replicas.queue()
+    a = replicas.executor("replica-a", "succeed", events=FakeEvents(fail=True))
+    a.poll_once()
+    run_to_end(a)  # a claimed the announcement; say it is still waiting for the broker
+
+    b = replicas.executor("replica-b")
+    assert b.announcer.sweep() == 0  # a's claim holds
+    assert completed(replicas.events) == []
+    assert replicas.state(run.run_id).announced is False
 
 
 def test_an_undeliverable_event_does_not_stop_an_orphan_being_failed(replicas: Replicas) -> None:
