@@ -10,6 +10,7 @@ Skipped only when no Docker engine answers and TUNELINE_TEST_BACKEND is not ``do
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import secrets
@@ -23,6 +24,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 from libs.devstack.images import docker_usable
 from libs.devstack.servers import free_port
@@ -30,11 +32,49 @@ from libs.schemas import Table, table_name
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["kafka", "dynamodb", "init", "examples", "collector", "sanitizer", "writer"]
-LONG_RUNNING = ["kafka", "dynamodb", "collector", "sanitizer", "writer"]
+TUNELINE_SERVICES = ["collector", "sanitizer", "writer", "trainer", "evaluator", "server"]
 TICKETS = 40
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
-pytestmark = [pytest.mark.deploy, pytest.mark.timeout(2400)]
+
+# ------------------------------------------------------------- the definitions (no Docker needed)
+
+
+@pytest.mark.parametrize("service", TUNELINE_SERVICES)
+def test_each_dockerfile_runs_its_service_as_non_root_with_only_its_extra(service: str) -> None:
+    text = (ROOT / "deploy" / "docker" / f"{service}.Dockerfile").read_text()
+    settings = getattr(importlib.import_module(f"services.{service}.settings"), f"{service.title()}Settings")
+    port = settings.model_fields["http_port"].default
+    assert (ROOT / "services" / service / "__main__.py").is_file()
+    assert f'ENTRYPOINT ["python", "-m", "services.{service}"]' in text
+    assert f"EXPOSE {port}\n" in text, f"{service} listens on {port} by default"
+    assert "USER 10001:10001" in text
+    assert re.findall(r"install-deps\.sh (\w+)", text) == [service]
+    assert "HEALTHCHECK" in text and "org.opencontainers.image.title" in text
+
+
+def test_compose_services_are_healthchecked_ordered_and_need_their_secrets() -> None:
+    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = spec["services"]
+    assert set(TUNELINE_SERVICES) | {"kafka", "dynamodb", "init", "examples"} == set(services)
+    for name in ["kafka", "dynamodb", *TUNELINE_SERVICES]:
+        assert services[name].get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+    for name in TUNELINE_SERVICES:
+        assert services[name]["depends_on"]["init"] == {"condition": "service_completed_successfully"}
+        assert services[name]["read_only"] is True
+    assert services["init"]["depends_on"] == {
+        "kafka": {"condition": "service_healthy"},
+        "dynamodb": {"condition": "service_healthy"},
+    }
+    for name in ("trainer", "evaluator", "server"):
+        assert services[name]["environment"]["TUNELINE_ADMIN_TOKEN"].startswith("${TUNELINE_ADMIN_TOKEN:?")
+    key = services["sanitizer"]["environment"]["TUNELINE_SANITIZER_PSEUDONYM_KEY"]
+    assert key.startswith("${TUNELINE_SANITIZER_PSEUDONYM_KEY:?")
+    local = yaml.safe_load((ROOT / "docker-compose.local.yml").read_text())["services"]
+    assert {name: s.get("network_mode") for name, s in local.items()} == dict.fromkeys(services, "host")
+
+
+# ------------------------------------------------------------- the stack, for real
 
 
 def compose_command() -> list[str] | None:
@@ -165,6 +205,8 @@ def stored_support_items(endpoint: str) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+@pytest.mark.deploy
+@pytest.mark.timeout(2400)
 def test_example_tickets_reach_dynamodb_anonymized(stack: dict[str, str]) -> None:
     endpoint = f"http://127.0.0.1:{stack['TUNELINE_DYNAMODB_PORT']}"
     db = Path(stack["TUNELINE_EXAMPLE_DATA"]) / "helpdesk.db"
