@@ -7,6 +7,7 @@
 # no registry (built here first when missing); set python:3.11-slim-bookworm where a registry answers.
 # EXTRA_CA_CERTS: PEM text of CAs that builds must trust (a TLS-inspecting proxy); by default the
 # certificates in /usr/local/share/ca-certificates. TUNELINE_IMAGE_PREFIX: default tuneline/.
+# NO_CACHE=1: build every layer again (a cold build's time).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,7 +47,7 @@ for image in "${images[@]}"; do
         --build-arg "EXTRA_CA_CERTS=${EXTRA_CA_CERTS:-}" --build-arg "MODELS_IMAGE=${PREFIX}models:${VERSION}")
   start=$(date +%s%N)
   # Classic builder (no BuildKit here); host network: this machine's dockerd has no bridge.
-  if ! DOCKER_BUILDKIT=0 docker build --network host -f "deploy/docker/$image.Dockerfile" "${args[@]}" \
+  if ! DOCKER_BUILDKIT=0 docker build ${NO_CACHE:+--no-cache} --network host -f "deploy/docker/$image.Dockerfile" "${args[@]}" \
       -t "$tag" -t "${PREFIX}${image}:latest" . >"$LOGS/$image.log" 2>&1; then
     echo "building $tag failed; the end of $LOGS/$image.log:" >&2
     tail -30 "$LOGS/$image.log" >&2
