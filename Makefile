@@ -1,5 +1,5 @@
 # Every target installs what it needs (scripts/setup.sh is idempotent and fast when done).
-.PHONY: setup lint format test test-unit test-integration test-e2e bench bench-quick demo demo-down clean
+.PHONY: setup lint format test test-unit test-integration test-e2e test-deploy images bench bench-quick demo demo-down clean
 
 PY := .venv/bin/python
 
@@ -28,6 +28,16 @@ test-unit: setup
 
 test-integration: setup
 	$(PY) -m pytest -m integration
+
+# The compose smoke test alone (tests/deploy/test_compose.py): builds what it needs, runs the stack.
+test-deploy: setup
+	$(PY) -m pytest -m deploy
+
+# Every service image (deploy/docker), tagged tuneline/<service>:<version> and :latest, on the local
+# Debian base (BASE_IMAGE=python:3.11-slim-bookworm where a registry answers); prints time and size.
+# IMAGES="collector writer" builds some only.
+images: setup
+	bash scripts/build-images.sh $(IMAGES)
 
 # Every benchmark in turn, then one table: stage, figure, value, baseline, ratio, target (benchmarks/run.py).
 bench: setup

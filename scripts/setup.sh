@@ -16,7 +16,8 @@ step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 # ---- system packages ------------------------------------------------------------------------
 declare -A NEEDS=([java]=openjdk-17-jre-headless [mvn]=maven [node]=nodejs [npm]=npm
-                  [debootstrap]=debootstrap [dockerd]=docker.io [make]=make [python3]=python3)
+                  [debootstrap]=debootstrap [dockerd]=docker.io [make]=make [python3]=python3
+                  [docker-compose]=docker-compose)  # the compose smoke test (tests/deploy)
 NEEDS[shellcheck]=shellcheck  # actionlint (tests/unit/test_workflows.py) checks run: blocks with it
 missing=()
 for cmd in "${!NEEDS[@]}"; do

@@ -1,0 +1,31 @@
+# tuneline model server: OpenAI-compatible API over each dataset's production model (python -m services.server).
+# Built on tuneline/models (deploy/docker/models.Dockerfile), whose models stack and base model it shares
+# with the other images built on it (trainer, evaluator, server); this one adds the API server (FastAPI, uvicorn):
+#   docker build -f deploy/docker/models.Dockerfile -t tuneline/models .
+#   docker build -f deploy/docker/server.Dockerfile -t tuneline/server .
+# GPU serving: the same MODELS_IMAGE choice as the trainer (TUNELINE_SERVER_DEVICE=auto uses CUDA).
+ARG MODELS_IMAGE=tuneline/models:latest
+FROM ${MODELS_IMAGE}
+ARG VERSION=0.1.0
+ARG EXTRA_CA_CERTS=""
+# Only what the server extra needs beyond the models stack (the venv's packages keep their versions).
+COPY pyproject.toml /tmp/build/
+RUN cd /tmp/build && sh /usr/local/lib/tuneline/install-deps.sh server && rm -rf /tmp/build
+COPY libs /app/libs
+COPY services /app/services
+COPY config /app/config
+COPY examples /app/examples
+COPY deploy/docker/healthcheck.py deploy/docker/init_stack.py deploy/docker/example-sources.yaml /app/deploy/docker/
+RUN /opt/venv/bin/python -m compileall -q /app
+# The API listens on every interface of the container (the service's default is loopback).
+ENV TUNELINE_SERVICE=server TUNELINE_SERVER_HTTP_HOST=0.0.0.0 TUNELINE_CODE_VERSION="tuneline ${VERSION}"
+LABEL org.opencontainers.image.title="tuneline-server" \
+      org.opencontainers.image.description="tuneline model server: OpenAI-compatible API that follows promotions" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="https://github.com/tuneline/tuneline"
+USER 10001:10001
+EXPOSE 8085
+HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["python", "/app/deploy/docker/healthcheck.py"]
+ENTRYPOINT ["python", "-m", "services.server"]
