@@ -188,6 +188,38 @@ def _phone_context_ok(text: str, match: re.Match[str]) -> bool:
     return not any(w in _PHONE_DECOYS for w in gap + before)
 
 
+# A US-style number glued to the word before it, a space left out ("my other one is415-555-0132"): the
+# full 3-3-4 grouping with one separator repeated is evidence enough. The first digit is matched
+# before the look-behind so the scan skips to digits.
+_PHONE_GLUED: Final = re.compile(r"[2-9](?<=[a-z]{2}[2-9])\d\d(?P<sep>[-. ])\d{3}(?P=sep)\d{4}(?![\w-]|\.\d)")
+_WORD_START: Final = frozenset(" \t\n\r\"'(“‘[")
+
+
+def _after_a_word(text: str, match: re.Match[str]) -> bool:
+    """The letters before the number are a whole lower-case word, not the tail of a code or a key
+    (``ab12cd415-555-0132``, ``key=abc415-555-0132``)."""
+    i = match.start()
+    while i > 0 and "a" <= text[i - 1] <= "z":
+        i -= 1
+    return i == 0 or text[i - 1] in _WORD_START
+
+
+# A text that is nothing but ten digits (a chat reply, a form's content): with no context to say
+# otherwise, a number valid in the US (NANP) or Turkish national plan is read as a phone number. In a
+# sentence the same run stays (an order number as often as not) unless a phone cue is near.
+_PHONE_ALONE: Final = re.compile(r"\A\s*(?P<value>[2-9]\d{9})\s*\Z")
+_NANP: Final = re.compile(r"[2-9][0-8]\d[2-9]\d{6}")
+_NANP_N11: Final = re.compile(r"\d11|\d{3}\d11")  # area code or exchange ending 11: service codes
+_TR_NATIONAL: Final = re.compile(r"[2-5]\d{9}")  # geographic 2xx-4xx, mobile 5xx
+
+
+def _national_ten_digits(value: str) -> bool:
+    if len(set(value)) <= 2:
+        return False  # 2222222222, 5050505050: placeholders
+    nanp = _NANP.fullmatch(value) is not None and not _NANP_N11.match(value)
+    return nanp or _TR_NATIONAL.fullmatch(value) is not None
+
+
 _DIGIT_RUN_ENTITIES: Final = frozenset({E.PHONE, E.CREDIT_CARD, E.US_SSN})
 # An IBAN: country, check digits, then groups of four written together or apart (spaces or dashes).
 _IBAN: Final = re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,4})?\b")
@@ -210,6 +242,17 @@ def _iban_end(text: str, match: re.Match[str], start: int, end: int) -> int:
     ("AL47 2121 ... 8741 ALL CAPS", "VG96 ... 8901 X") is not part of it."""
     ends = [end] + [i for i in range(end - 1, start, -1) if text[i] in " -"]
     return next((e for e in ends if V.iban_ok(text[start:e])), end)
+
+
+def _ipv4_fifth(text: str, match: re.Match[str]) -> bool:
+    """A fifth dotted part after an address ("192.168.1.1.1": a typo, an interface or a counter after
+    it) leaves the first four an address when they read like one: no network suffix, and a first part
+    of two or three digits. Versions and OIDs start with one digit ("1.2.3.4.5", "1.3.6.1.4").
+    """
+    if match.end() == match.end("addr"):
+        return True
+    addr = match.group("addr")
+    return "/" not in addr and addr.index(".") >= 2
 
 
 def _strip_full_stops(text: str, match: re.Match[str], start: int, end: int) -> int:
@@ -373,13 +416,17 @@ def build_rules(policy: DetectPolicy) -> list[PatternRule]:
         PatternRule(
             "ipv4",
             E.IP_ADDRESS,
+            # Four dotted parts; a fifth is allowed (the address is the first four, see ``_ipv4_fifth``),
+            # six or more are an OID or a long version and stay.
             re.compile(
                 r"(?<![\w.])(?<![vV])(?<!version )(?<!release )(?<!build )"
-                r"(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?![\w]|\.\d)"
+                r"(?P<addr>(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?)(?!\w)(?:\.\d{1,3}(?!\w|\.\d)|(?!\.\d))"
             ),
             _digits,
+            group=("addr",),
             validate=V.ipv4_ok,
             priority=60,
+            accept=_ipv4_fifth,
         ),
         PatternRule(
             "ipv6",
@@ -410,6 +457,24 @@ def build_rules(policy: DetectPolicy) -> list[PatternRule]:
             group=("value",),
             priority=56,
             accept=_phone_context_ok,
+        ),
+        PatternRule(
+            "phone_glued",
+            E.PHONE,
+            _PHONE_GLUED,
+            _digits,
+            validate=_phone_ok,
+            priority=55,
+            accept=_after_a_word,
+        ),
+        PatternRule(
+            "phone_alone",
+            E.PHONE,
+            _PHONE_ALONE,
+            _digits,
+            group=("value",),
+            validate=_national_ten_digits,
+            priority=55,
         ),
         PatternRule(
             "generic_secret",
@@ -452,6 +517,11 @@ def _phone_ok(candidate: str) -> bool:
         return False  # 10.2.33.104 and friends; 532.123.45.67 (3-3-2-2, Turkish) is a phone
     if sizes == [3, 2, 4] or len(set("".join(groups))) == 1:
         return False  # grouped like a US SSN (valid ones are SSNs, the rest neither), or 000000000
+    if core.isdigit() and core.startswith("0") and digits != 11:
+        # One run with a trunk 0 and no cue: only the common national length (0 + ten digits: UK, TR,
+        # PH, IN, JP and KR mobiles). Other lengths are as often an id or an invalid SSN (0780511201);
+        # with a cue word the phone_context rule finds them.
+        return False
     if core.startswith(("+", "0", "(0", "(+")):
         return True
     if len(groups) < 2:
