@@ -8,9 +8,12 @@ ARG MODELS_IMAGE=tuneline/models:latest
 FROM ${MODELS_IMAGE}
 ARG VERSION=0.1.0
 ARG EXTRA_CA_CERTS=""
-# Only what the trainer extra needs beyond the models stack (the venv's packages keep their versions).
+# trainer, or kuberay for the image the chart's KubeRay backend runs (scripts/build-images.sh builds it
+# as tuneline/trainer-kuberay): the trainer plus ray[default].
+ARG TRAINER_EXTRA=trainer
+# Only what that extra needs beyond the models stack (the venv's packages keep their versions).
 COPY pyproject.toml /tmp/build/
-RUN cd /tmp/build && sh /usr/local/lib/tuneline/install-deps.sh trainer && rm -rf /tmp/build
+RUN cd /tmp/build && sh /usr/local/lib/tuneline/install-deps.sh "${TRAINER_EXTRA}" && rm -rf /tmp/build
 COPY libs /app/libs
 COPY services /app/services
 COPY config /app/config
