@@ -215,9 +215,9 @@ def test_a_replica_killed_holding_the_lease_leaves_one_run_announced_once(
     assert stored is not None and stored.announced is False
 
     # 5. The broker returns: the sweeper announces the run.
-    own_broker.start()
-    back_at = time.monotonic()
+    back_at = time.monotonic()  # the restart begins (start() returns once the broker answers)
     down_s = back_at - stopped_at
+    own_broker.start()
     wait(lambda: (r := runs.get(second)) is not None and r.announced, 120, "the run is announced", survivor)
     announced_s = time.monotonic() - back_at
     time.sleep(3)  # three more sweeps: nothing is announced twice
@@ -231,8 +231,8 @@ def test_a_replica_killed_holding_the_lease_leaves_one_run_announced_once(
         f"failed as orphan 1; models stored {len(models)}; TrainingCompleted for the completed run "
         f"{len(per_run[second])}, for the orphan {len(per_run[first])}; lost announcements {lost}; "
         f"announced twice {twice}; kill -> orphan failed {orphaned_s:.1f} s, kill -> queued run taken "
-        f"{took_over_s:.1f} s; broker down {down_s:.0f} s; broker back -> announced {announced_s:.1f} s; "
-        f"total {time.monotonic() - started:.0f} s"
+        f"{took_over_s:.1f} s; broker down {down_s:.0f} s; broker restarted -> announced "
+        f"{announced_s:.1f} s; total {time.monotonic() - started:.0f} s"
     )  # noqa: T201
     assert survivor.proc is not None and survivor.proc.poll() is None, survivor.log()
     assert len(per_run[second]) == 1, per_run
