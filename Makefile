@@ -1,5 +1,5 @@
 # Every target installs what it needs (scripts/setup.sh is idempotent and fast when done).
-.PHONY: setup lint format test test-unit test-integration test-slow test-deploy test-e2e images bench bench-quick demo demo-down clean
+.PHONY: setup lint format test test-unit test-integration test-slow test-deploy test-reliability test-e2e images bench bench-quick demo demo-down clean
 
 PY := .venv/bin/python
 
@@ -28,6 +28,10 @@ test-unit: setup
 
 test-integration: setup
 	$(PY) -m pytest -m integration
+
+# Faults and hostile input on the pipeline as real processes (tests/reliability).
+test-reliability: setup
+	$(PY) -m pytest -m reliability
 
 # Unit tests that load the real base model (a few seconds each).
 test-slow: setup
