@@ -41,6 +41,7 @@ from services.trainer.core.config import TINY_MODEL, TrainingConfig  # noqa: E40
 from services.trainer.core.errors import EmptySnapshot  # noqa: E402
 from services.trainer.core.job import JobSpec, ProgressTarget  # noqa: E402
 from services.trainer.core.runs import Progress, RunRecord  # noqa: E402
+from services.trainer.orphan_guard import stop_when_orphaned  # noqa: E402
 from services.trainer.settings import TrainerSettings, get_settings  # noqa: E402
 
 log = logging.getLogger("services.trainer.job")
@@ -263,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     shared = settings.shared
     configure_logging(shared.log_level, shared.log_format)
+    stop_when_orphaned()
     dynamodb = aws.dynamodb_client(shared)
     store = DynamoRunStore(dynamodb, shared.table_prefix)
     run = store.get(args[0])
