@@ -17,7 +17,7 @@ from libs.common import aws
 from libs.common.kafka import ensure_topics, wait_for_kafka
 from libs.common.logging import configure_logging
 from libs.common.settings import get_shared_settings
-from libs.schemas.names import EVALUATOR_DLQ_TOPIC, SANITIZED_DLQ_TOPIC, TRAINING_EVENTS_TOPIC
+from libs.schemas.names import EVALUATOR_DLQ_TOPIC, SANITIZER_DLQ_TOPIC, TRAINING_EVENTS_TOPIC
 from libs.storage.tables import init_tables
 from services.collector.adapters.kafka import OFFSETS_TOPIC_CONFIG
 from services.collector.settings import get_settings as collector_settings
@@ -45,7 +45,7 @@ def main() -> int:
         {
             collector.dlq_topic: 1,
             writer.topic: writer.topic_partitions,
-            shared.in_namespace(SANITIZED_DLQ_TOPIC): 1,
+            shared.in_namespace(SANITIZER_DLQ_TOPIC): 1,
             shared.in_namespace("sanitizer.by-hash"): sanitizer_partitions,
             writer.dlq_topic: 1,
             shared.in_namespace(TRAINING_EVENTS_TOPIC): 1,
