@@ -1,5 +1,6 @@
-"""BatchWriteItem across a small thread pool, retrying unprocessed items and throttling with capped,
-jittered backoff (boto3's own ``batch_writer`` resends unprocessed items at once, without backoff).
+"""BatchWriteItem across a small thread pool, retrying unprocessed items, throttling and an unreachable
+server with capped, jittered backoff (boto3's own ``batch_writer`` resends unprocessed items at once,
+without backoff).
 
 A request DynamoDB refuses for its content (ValidationException: one item it cannot take fails all
 25) is split in halves until the refused items are alone (``core.isolate``); those come back as
@@ -17,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.exceptions import ClientError, HTTPClientError, ParamValidationError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from libs.common.backoff import Backoff
 from services.writer.core.errors import BatchWriteFailed
@@ -37,6 +39,9 @@ THROTTLING_CODES = frozenset(
 )
 # Errors that belong to the request's items, not to the service or our access: worth splitting for.
 REJECTION_CODES = frozenset({"ValidationException", "SerializationException"})
+# The server cannot be reached (stopped, restarting, network): botocore's own retries are spent but the
+# batch's budget may not be, so these are retried like throttling instead of stopping the writer.
+UNREACHABLE_ERRORS = (BotoConnectionError, HTTPClientError)
 
 
 def error_code(exc: BaseException) -> str:
@@ -65,6 +70,7 @@ class WriteStats:
     requests: int = 0
     unprocessed: int = 0  # items DynamoDB handed back and we resent
     throttles: int = 0  # requests refused as a whole
+    unreachable: int = 0  # requests that found no server (after botocore's own retries)
     rejections: int = 0  # requests refused for their content (then split)
     rejected: list[Rejected[dict[str, Any]]] = field(default_factory=list)  # items alone refused
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -135,7 +141,8 @@ class DynamoBatchWriter:
 
     def _write_chunk(self, chunk: list[dict[str, Any]], deadline: float, stats: WriteStats) -> None:
         pending = chunk
-        for attempt in range(self._max_attempts):
+        attempt = tries = 0  # answered attempts (bounded by max_attempts), and all of them
+        while attempt < self._max_attempts:
             try:
                 response = self._client.batch_write_item(RequestItems={self._table: pending})
             except ClientError as exc:
@@ -143,17 +150,24 @@ class DynamoBatchWriter:
                 if code not in THROTTLING_CODES:
                     raise
                 stats.add(requests=1, throttles=1)
+                attempt += 1
+            except UNREACHABLE_ERRORS as exc:
+                # Only the budget bounds these: a restarting server may take longer than 15 tries.
+                log.warning("DynamoDB unreachable, retrying", extra={"error": str(exc)})
+                stats.add(requests=1, unreachable=1)
             else:
                 stats.add(requests=1)
                 pending = response.get("UnprocessedItems", {}).get(self._table, [])
                 if not pending:
                     return
                 stats.add(unprocessed=len(pending))
-            delay = self._backoff.delay(attempt)
+                attempt += 1
+            delay = self._backoff.delay(min(tries, 10))
+            tries += 1
             if time.monotonic() + delay > deadline:
                 break
             time.sleep(delay)
-        raise BatchWriteFailed(f"{len(pending)} items still unprocessed after {attempt + 1} attempts")
+        raise BatchWriteFailed(f"{len(pending)} items still unprocessed after {tries} attempts")
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

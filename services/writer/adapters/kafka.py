@@ -23,7 +23,7 @@ from libs.schemas import SanitizedRecord, SchemaDecodeError, decode
 from libs.storage.items import UnstorableRecord, item_size, to_item
 from libs.storage.tables import DatasetCounters
 from services.writer import metrics
-from services.writer.adapters.dynamodb import DynamoBatchWriter, rejection_detail
+from services.writer.adapters.dynamodb import UNREACHABLE_ERRORS, DynamoBatchWriter, rejection_detail
 from services.writer.core.batch import Batch, BatchLimits
 from services.writer.core.errors import WriterError
 
@@ -140,7 +140,7 @@ class RecordWriter:
             errors, self._dlq_errors = self._dlq_errors, []
             raise DeadLetterFailed(f"writer.dlq refused {len(errors)} records: {errors[0]}")
         counts = self._batch.dataset_counts()
-        self._counters.add(dict(counts), dt.datetime.now(dt.UTC).isoformat())
+        self._add_counts(dict(counts))
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._batch.offsets_to_commit().items()]
         self._consumer.commit(offsets=offsets, asynchronous=False)
         if self._on_commit is not None:
@@ -152,6 +152,20 @@ class RecordWriter:
         metrics.LAST_COMMIT.set(time.time())
         log.debug("batch committed", extra={"messages": len(self._batch), "items": len(items)})
         self._batch.clear()
+
+    def _add_counts(self, counts: dict[str, int], budget_s: float = 60.0) -> None:
+        # The records are stored: a server that went away just now must not stop the writer before
+        # the commit (the restart would write them again), so wait for it like the write does.
+        deadline = self._clock() + budget_s
+        while True:
+            try:
+                self._counters.add(counts, dt.datetime.now(dt.UTC).isoformat())
+                return
+            except UNREACHABLE_ERRORS:
+                if self._clock() > deadline:
+                    raise
+                log.warning("DynamoDB unreachable while counting, retrying")
+                time.sleep(1.0)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Store and commit what we hold while we still own the partitions. If that fails the error
