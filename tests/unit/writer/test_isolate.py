@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from libs.common.backoff import Backoff
 from services.writer.adapters.dynamodb import DynamoBatchWriter, is_item_rejection
@@ -168,3 +168,38 @@ def test_an_item_that_cannot_even_be_serialized_is_refused_alone() -> None:
     batch_writer.close()
     assert [r.item["id"] for r in stats.rejected] == ["odd"]
     assert sorted(client.stored) == ["r00", "r01", "r02"]
+
+
+class UnreachableDynamo(FakeDynamo):
+    """A server that does not answer the first ``away`` requests (stopped, restarting)."""
+
+    def __init__(self, away: int) -> None:
+        super().__init__()
+        self.away = away
+
+    def batch_write_item(self, RequestItems: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:  # noqa: N803
+        with self.lock:
+            self.away -= 1
+            gone = self.away >= 0
+        if gone:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+        return super().batch_write_item(RequestItems)
+
+
+def test_an_unreachable_server_is_waited_out_beyond_the_attempt_limit_within_the_budget() -> None:
+    # More refused connections than the 15 answered attempts a chunk may use: only the budget bounds them.
+    client = UnreachableDynamo(away=20)
+    batch_writer = writer(client)
+    stats = batch_writer.write(items(25))
+    batch_writer.close()
+    assert sorted(client.stored) == [f"r{i:02d}" for i in range(25)]
+    assert stats.unreachable == 20 and stats.rejected == [] and stats.rejections == 0
+
+
+def test_a_server_away_for_longer_than_the_budget_fails_the_batch_without_dead_letters() -> None:
+    client = UnreachableDynamo(away=10**6)
+    batch_writer = DynamoBatchWriter(client, "records", threads=1, budget_s=0.2, backoff=Backoff(0.01, 0.02))
+    with pytest.raises(BatchWriteFailed):
+        batch_writer.write(items(25))
+    batch_writer.close()
+    assert client.stored == []
