@@ -60,8 +60,30 @@ def test_a_service_installs_and_imports_with_only_its_extra(service: str, tmp_pa
     python = venv / "bin" / "python"
     subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True, timeout=120)
     requirements = [str(req) for req in declared(service)]
+    # Pinned to the versions this environment holds: their wheels are surely in uv's cache, whereas its
+    # cached index pages (refreshed by any later `uv pip compile`) may name newer releases never fetched.
+    frozen = subprocess.run(
+        [uv, "pip", "freeze", "-q", "--python", sys.executable],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.splitlines()
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("\n".join(line for line in frozen if "==" in line and "@" not in line) + "\n")
     install = subprocess.run(
-        [uv, "pip", "install", "-q", "--offline", "--python", str(python), *requirements],
+        [
+            uv,
+            "pip",
+            "install",
+            "-q",
+            "--offline",
+            "--python",
+            str(python),
+            "-c",
+            str(constraints),
+            *requirements,
+        ],
         capture_output=True,
         text=True,
         timeout=600,
