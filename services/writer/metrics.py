@@ -21,6 +21,11 @@ SPLIT_REQUESTS = Counter(
     "tuneline_writer_rejected_requests_total",
     "BatchWriteItem requests DynamoDB refused for their content, each then split in halves",
 )
+COMMITS_GIVEN_UP = Counter(
+    "tuneline_writer_commits_given_up_total",
+    "Offset commits of stored batches given up (the group moved on, or the coordinator stayed away)",
+    ["reason"],
+)
 DEAD_LETTERS = Counter("tuneline_writer_dead_letters_total", "Records sent to writer.dlq", ["reason"])
 CONSUMER_LAG = Gauge("tuneline_writer_consumer_lag", "Messages not yet consumed", ["partition"])
 LAST_COMMIT = Gauge("tuneline_writer_last_commit_timestamp_seconds", "Unix time of the last offset commit")

@@ -29,6 +29,29 @@ from services.writer.core.errors import WriterError
 
 log = logging.getLogger(__name__)
 
+# A commit refused because the group moved on without us (a broker restart or a session timeout
+# ended our membership or generation): the partitions may be someone else's by now, so retrying is
+# pointless. The batch is stored, so whoever owns the partitions reads it again and writes the same
+# items: skipped, never fatal.
+GROUP_MOVED_ON = frozenset(
+    {KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS}
+)
+# The group coordinator cannot be reached (a broker restarting): retried within the commit budget,
+# then left to the next batch's commit, which covers these offsets too.
+COORDINATOR_AWAY = frozenset(
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError._WAIT_COORD,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+    }
+)
+
 
 class DeadLetterFailed(WriterError):
     """writer.dlq did not acknowledge a rejected record; its offset must not be committed."""
@@ -47,6 +70,8 @@ class RecordWriter:
         max_item_bytes: int,
         on_commit: Callable[[list[TopicPartition]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        commit_budget_s: float = 30.0,
+        retry_pause_s: float = 1.0,
     ) -> None:
         self._consumer = consumer
         self._dlq = dlq_producer
@@ -58,6 +83,8 @@ class RecordWriter:
         self._max_item_bytes = max_item_bytes
         self._on_commit = on_commit
         self._clock = clock
+        self._commit_budget_s = commit_budget_s
+        self._retry_pause_s = retry_pause_s
         self._dlq_errors: list[str] = []
         self._last_lag_check = 0.0
         self._failed = False  # after a failed flush nothing may be committed any more
@@ -142,8 +169,7 @@ class RecordWriter:
         counts = self._batch.dataset_counts()
         self._add_counts(dict(counts))
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._batch.offsets_to_commit().items()]
-        self._consumer.commit(offsets=offsets, asynchronous=False)
-        if self._on_commit is not None:
+        if self._commit(offsets) and self._on_commit is not None:
             self._on_commit(offsets)
         for dataset, count in counts.items():
             metrics.ITEMS_WRITTEN.labels(dataset).inc(count)
@@ -152,6 +178,34 @@ class RecordWriter:
         metrics.LAST_COMMIT.set(time.time())
         log.debug("batch committed", extra={"messages": len(self._batch), "items": len(items)})
         self._batch.clear()
+
+    def _commit(self, offsets: list[TopicPartition]) -> bool:
+        """Commit the stored batch's offsets; False when the commit was given up (see GROUP_MOVED_ON
+        and COORDINATOR_AWAY): the records are durable either way, so at worst they are read again."""
+        deadline = self._clock() + self._commit_budget_s
+        while True:
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+                return True
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                code = error.code() if error is not None else None
+                if code in GROUP_MOVED_ON:
+                    reason = "group_moved_on"
+                elif code in COORDINATOR_AWAY and self._clock() >= deadline:
+                    reason = "coordinator_away"
+                elif code in COORDINATOR_AWAY:
+                    log.warning("offset commit failed, retrying", extra={"error": str(exc)})
+                    time.sleep(self._retry_pause_s)
+                    continue
+                else:
+                    raise
+                log.warning(
+                    "offset commit given up: the stored batch will be read and written again",
+                    extra={"error": str(exc), "reason": reason},
+                )
+                metrics.COMMITS_GIVEN_UP.labels(reason).inc()
+                return False
 
     def _add_counts(self, counts: dict[str, int], budget_s: float = 60.0) -> None:
         # The records are stored: a server that went away just now must not stop the writer before
