@@ -27,8 +27,7 @@ from libs.schemas import FeatureSelection, SanitizedRecord, Structure, Table, de
 from libs.storage.items import item_features
 from libs.storage.snapshot import SnapshotReader
 from tests.integration.pipeline_helpers import ROOT, ServiceProcess, TopicReader, sanitizer_env
-from tests.integration.test_writer import running_writer
-from tests.integration.writer_helpers import wait_until_committed
+from tests.integration.writer_helpers import running_writer, wait_until_committed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -142,8 +141,9 @@ def test_features_stored_and_a_language_filter_drops_end_to_end(
     # The writer stores them with their features.
     with running_writer(
         kafka_bootstrap, dynamodb_client, table_prefix, sanitized, make_topic("writer-dlq"), consumer_group
-    ):
+    ) as failure:
         wait_until_committed(kafka_bootstrap, consumer_group, sanitized, 2, timeout_s=120)
+    assert failure == []
     table = table_name(Table.RECORDS, table_prefix)
     deserialize = TypeDeserializer().deserialize
     for record_id, record in records.items():

@@ -4,82 +4,28 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from libs.common import kafka
-from libs.common.backoff import Backoff
 from libs.common.kafka import plaintext_settings
 from libs.schemas import DeadLetter, Table, decode, table_name
 from libs.storage.items import item_content
-from libs.storage.tables import DatasetCounters, init_tables
-from services.writer.adapters.dynamodb import DynamoBatchWriter
-from services.writer.adapters.kafka import RecordWriter, consumer_config, producer_config
-from services.writer.core.batch import BatchLimits
+from libs.storage.tables import DatasetCounters
 from tests.integration.writer_helpers import (
     count_items,
     produce,
     records_payloads,
+    running_writer,
     sanitized,
     wait_until_committed,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def running_writer(
-    bootstrap: str,
-    client: Any,
-    prefix: str,
-    topic: str,
-    dlq: str,
-    group: str,
-    on_commit: Callable[[list[TopicPartition]], None] | None = None,
-    max_item_bytes: int = 400 * 1024,
-) -> Iterator[RecordWriter]:
-    init_tables(client, prefix)
-    writer = DynamoBatchWriter(
-        client, table_name(Table.RECORDS, prefix), threads=4, backoff=Backoff(base_s=0.01, cap_s=0.2)
-    )
-    shared = plaintext_settings(bootstrap)
-    consumer = Consumer(consumer_config(shared, group, 300_000))
-    service = RecordWriter(
-        consumer,
-        Producer(producer_config(shared)),
-        dlq,
-        writer,
-        DatasetCounters(client, prefix),
-        BatchLimits(max_records=500, max_wait_s=0.3),
-        shards=8,
-        max_item_bytes=max_item_bytes,
-        on_commit=on_commit,
-    )
-    service.subscribe([topic])
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            service.run(stop)
-        except BaseException as exc:  # noqa: BLE001 - surfaced to the test below
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield service
-    finally:
-        stop.set()
-        thread.join(60)
-        consumer.close()
-        writer.close()
-    assert not failure, failure
 
 
 def test_every_record_stored_once_counted_and_bad_ones_dead_lettered(
@@ -102,8 +48,9 @@ def test_every_record_stored_once_counted_and_bad_ones_dead_lettered(
 
     with running_writer(
         kafka_bootstrap, dynamodb_client, table_prefix, topic, dlq, consumer_group, max_item_bytes=200 * 1024
-    ):
+    ) as failure:
         wait_until_committed(kafka_bootstrap, consumer_group, topic, 3, timeout_s=120)
+    assert failure == []
 
     records_table = table_name(Table.RECORDS, table_prefix)
     total, ids = count_items(dynamodb_client, records_table)
@@ -225,8 +172,9 @@ def test_throttling_loses_nothing_and_never_commits_ahead_of_storage(
 
     with running_writer(
         kafka_bootstrap, flaky, table_prefix, topic, dlq, consumer_group, on_commit=check_commit
-    ):
+    ) as failure:
         wait_until_committed(kafka_bootstrap, consumer_group, topic, 3, timeout_s=400)
+    assert failure == []
 
     total, ids = count_items(dynamodb_client, table_name(Table.RECORDS, table_prefix))
     print(

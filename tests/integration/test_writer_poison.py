@@ -15,30 +15,26 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 
 from libs.common import kafka
-from libs.common.backoff import Backoff
 from libs.common.kafka import plaintext_settings
 from libs.devstack.servers import free_port
 from libs.schemas import DeadLetter, Table, decode, table_name
-from libs.storage.tables import DatasetCounters, init_tables
-from services.writer.adapters.dynamodb import DynamoBatchWriter
-from services.writer.adapters.kafka import RecordWriter, consumer_config, producer_config
-from services.writer.core.batch import BatchLimits
+from libs.storage.tables import DatasetCounters
 from tests.integration.pipeline_helpers import ROOT, ServiceProcess
 from tests.integration.writer_helpers import (
     count_items,
     produce,
     records_payloads,
+    running_writer,
     sanitized,
     wait_until_committed,
 )
@@ -170,46 +166,6 @@ class RejectingDynamo:
         return getattr(self._real, name)
 
 
-@contextmanager
-def writer_thread(
-    bootstrap: str, client: Any, prefix: str, topic: str, dlq: str, group: str
-) -> Iterator[list[BaseException]]:
-    init_tables(client, prefix)
-    writer = DynamoBatchWriter(
-        client, table_name(Table.RECORDS, prefix), threads=2, backoff=Backoff(base_s=0.01, cap_s=0.05)
-    )
-    shared = plaintext_settings(bootstrap)
-    consumer = Consumer(consumer_config(shared, group, 300_000))
-    service = RecordWriter(
-        consumer,
-        Producer(producer_config(shared)),
-        dlq,
-        writer,
-        DatasetCounters(client, prefix),
-        BatchLimits(max_records=500, max_wait_s=1.0),
-        shards=8,
-        max_item_bytes=400 * 1024,
-    )
-    service.subscribe([topic])
-    stop, failure = threading.Event(), []
-
-    def run() -> None:
-        try:
-            service.run(stop)
-        except BaseException as exc:  # noqa: BLE001 - surfaced to the test
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield failure
-    finally:
-        stop.set()
-        thread.join(60)
-        consumer.close()
-        writer.close()
-
-
 def test_a_record_dynamodb_rejects_is_isolated_by_splitting_the_batch(
     kafka_bootstrap: str,
     dynamodb_client: Any,
@@ -223,7 +179,17 @@ def test_a_record_dynamodb_rejects_is_isolated_by_splitting_the_batch(
     produce(kafka_bootstrap, topic, payloads)
     client = RejectingDynamo(dynamodb_client, bad)
 
-    with writer_thread(kafka_bootstrap, client, table_prefix, topic, dlq, consumer_group) as failure:
+    with running_writer(
+        kafka_bootstrap,
+        client,
+        table_prefix,
+        topic,
+        dlq,
+        consumer_group,
+        threads=2,
+        max_wait_s=1.0,
+        backoff_cap_s=0.05,
+    ) as failure:
         wait_until_committed(
             kafka_bootstrap, consumer_group, topic, 1, timeout_s=90, alive=lambda: not failure
         )

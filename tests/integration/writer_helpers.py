@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from libs.common.backoff import Backoff
 from libs.common.kafka import client_config, plaintext_settings, producer_config
-from libs.schemas import RecordKind, SanitizedRecord, encode
+from libs.schemas import RecordKind, SanitizedRecord, Table, encode, table_name
+from libs.storage.tables import DatasetCounters, init_tables
+from services.writer.adapters import kafka as writer_kafka
+from services.writer.adapters.dynamodb import DynamoBatchWriter
+from services.writer.core.batch import BatchLimits
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
@@ -113,3 +121,60 @@ def count_items(client: Any, table: str) -> tuple[int, set[str]]:
         total += len(page["Items"])
         ids.update(item["id"]["S"] for item in page["Items"])
     return total, ids
+
+
+@contextmanager
+def running_writer(
+    bootstrap: str,
+    client: Any,
+    prefix: str,
+    topic: str,
+    dlq: str,
+    group: str,
+    on_commit: Callable[[list[TopicPartition]], None] | None = None,
+    max_item_bytes: int = 400 * 1024,
+    threads: int = 4,
+    max_wait_s: float = 0.3,
+    backoff_cap_s: float = 0.2,
+) -> Iterator[list[BaseException]]:
+    """The writer's consumer loop (``RecordWriter``) in a thread of this process, on the real broker and
+    server; yields the list its failure lands in (empty while it runs), for the test to assert on."""
+    init_tables(client, prefix)
+    writer = DynamoBatchWriter(
+        client,
+        table_name(Table.RECORDS, prefix),
+        threads=threads,
+        backoff=Backoff(base_s=0.01, cap_s=backoff_cap_s),
+    )
+    shared = plaintext_settings(bootstrap)
+    consumer = Consumer(writer_kafka.consumer_config(shared, group, 300_000))
+    service = writer_kafka.RecordWriter(
+        consumer,
+        Producer(writer_kafka.producer_config(shared)),
+        dlq,
+        writer,
+        DatasetCounters(client, prefix),
+        BatchLimits(max_records=500, max_wait_s=max_wait_s),
+        shards=8,
+        max_item_bytes=max_item_bytes,
+        on_commit=on_commit,
+    )
+    service.subscribe([topic])
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            service.run(stop)
+        except BaseException as exc:  # noqa: BLE001 - surfaced to the test
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield failure
+    finally:
+        stop.set()
+        thread.join(60)
+        consumer.close()
+        writer.close()

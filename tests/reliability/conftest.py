@@ -7,14 +7,32 @@ integration tests is reused from there, so every process a test starts is stoppe
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from libs.devstack.kafka import KafkaConfig, KafkaProcess, resolve_kafka_jars
+from libs.devstack.servers import free_port
+from libs.devstack.settings import DevStackSettings
 from tests.integration.conftest import services  # noqa: F401 - registered here for tests/reliability
 
-__all__ = ["namespace", "services"]
+__all__ = ["namespace", "own_broker", "services"]
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[KafkaProcess]:
+    """A Kafka node of this test's own, which it may kill and start again (same data, same port): the
+    session's broker is shared by every test and must not die."""
+    workdir = tmp_path / "broker"
+    config = KafkaConfig(port=free_port(), controller_port=free_port(), data_dir=str(workdir / "data"))
+    kafka = KafkaProcess(
+        resolve_kafka_jars(DevStackSettings().cache_dir), workdir, config, die_with_parent=True
+    )
+    kafka.start()
+    yield kafka
+    kafka.daemon.stop()
 
 
 @pytest.fixture

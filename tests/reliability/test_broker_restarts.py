@@ -10,15 +10,12 @@ stored), the groups' lag returns to zero, and no service exits: each rides out t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from libs.devstack.kafka import KafkaConfig, KafkaProcess, resolve_kafka_jars
-from libs.devstack.servers import free_port
-from libs.devstack.settings import DevStackSettings
+from libs.devstack.kafka import KafkaProcess
 from tests.reliability.chain import Chain, Feeder, kill_broker, outcome
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(720)]
@@ -26,18 +23,6 @@ pytestmark = [pytest.mark.reliability, pytest.mark.timeout(720)]
 RECORDS, RATE = 50_000, 1_000.0
 KILLS = 3
 DOWN_S = 3.0  # how long the broker stays dead before it is started again
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[KafkaProcess]:
-    workdir = tmp_path / "broker"
-    config = KafkaConfig(port=free_port(), controller_port=free_port(), data_dir=str(workdir / "data"))
-    kafka = KafkaProcess(
-        resolve_kafka_jars(DevStackSettings().cache_dir), workdir, config, die_with_parent=True
-    )
-    kafka.start()
-    yield kafka
-    kafka.daemon.stop()
 
 
 def test_three_broker_kills_under_load_lose_nothing_and_store_nothing_twice(

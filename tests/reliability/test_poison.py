@@ -42,6 +42,7 @@ from libs.schemas import RunStatus, TrainingCompleted
 from libs.storage.runs import read_run
 from tests.integration.collector_helpers import Message, read_all
 from tests.integration.pipeline_helpers import ROOT, ServiceProcess, sanitizer_env
+from tests.reliability.chain import lag
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(420)]
 
@@ -90,24 +91,6 @@ def write_sources(folder: Path) -> tuple[Path, Path]:
         )  # fmt: skip
         conn.execute("INSERT INTO orders VALUES (?, ?, ?)", (1000, "customer huge", "x" * 5_000_000))
     return log_file, db
-
-
-def lag(bootstrap: str, group: str, topics: list[str]) -> int:
-    """Messages in ``topics`` the group has not committed yet."""
-    consumer = Consumer(
-        client_config(plaintext_settings(bootstrap), {"group.id": group, "enable.auto.commit": False})
-    )
-    try:
-        behind = 0
-        for topic in topics:
-            meta = consumer.list_topics(topic, timeout=10).topics[topic]
-            parts = [TopicPartition(topic, p) for p in meta.partitions]
-            for tp in consumer.committed(parts, timeout=10):
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
-                behind += high - (tp.offset if tp.offset >= 0 else low)
-        return behind
-    finally:
-        consumer.close()
 
 
 def messages_in(bootstrap: str, topic: str) -> int:

@@ -25,9 +25,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from libs.common.kafka import consumer_config, plaintext_settings
-from libs.devstack.kafka import KafkaConfig, KafkaProcess, resolve_kafka_jars
-from libs.devstack.servers import free_port
-from libs.devstack.settings import DevStackSettings
+from libs.devstack.kafka import KafkaProcess
 from libs.storage.tables import init_tables
 from services.trainer.adapters.dynamodb import DynamoRunStore
 from tests.integration.trainer_helpers import Trainer, seed_records
@@ -51,19 +49,6 @@ TRAINING = {
 }  # fmt: skip
 EVENTS_TOPIC = "training.events"
 TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[KafkaProcess]:
-    """A Kafka node of this test's own, which it may stop and start again (same data, same port)."""
-    workdir = tmp_path / "broker"
-    config = KafkaConfig(port=free_port(), controller_port=free_port(), data_dir=str(workdir / "data"))
-    kafka = KafkaProcess(
-        resolve_kafka_jars(DevStackSettings().cache_dir), workdir, config, die_with_parent=True
-    )
-    kafka.start()
-    yield kafka
-    kafka.daemon.stop()
 
 
 @pytest.fixture
