@@ -28,6 +28,12 @@ OFFSETS_SKIPPED = Counter(
     "dropped inside Faust, or compaction / transaction markers)",
     ["stage"],
 )
+OFFSETS_HELD = Counter(
+    "tuneline_sanitizer_offsets_held_total",
+    "Commits held back because the lowest offset processed was above the committed one (an event "
+    "dropped inside Faust, to be read again after the next seek)",
+    ["topic"],
+)
 THROUGHPUT = Gauge("tuneline_sanitizer_records_per_second", "Records out per second over the last window")
 
 

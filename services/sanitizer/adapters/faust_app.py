@@ -17,7 +17,8 @@ topic, so every copy of a content meets the same table partition.
 
 After every rebalance (every start included) Faust clears the agents' buffers late enough to drop
 events already fetched for them (faust-streaming issue 596); ``hold_streams_while_resuming`` keeps
-them out until then.
+them out until then. Events dropped anyway (still queued when the partitions were revoked) must be
+read again, never committed past: ``guard_uncommitted_heads`` makes sure of that.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any, cast
 import faust
 import faust.streams as faust_streams
 from faust.streams import Stream
+from faust.transport.consumer import Consumer as FaustConsumer
 from mode import CrashingSupervisor
 
 from libs.common.deadletter import MAX_DEAD_LETTER_BYTES
@@ -44,7 +46,7 @@ from services.sanitizer.build import finish_steps, prepare_steps
 from services.sanitizer.core.minhash import NearDeduplicator
 from services.sanitizer.core.pipeline import Pipeline
 from services.sanitizer.core.policy import SanitizerPolicy
-from services.sanitizer.metrics import OFFSETS_SKIPPED, observe_stage
+from services.sanitizer.metrics import OFFSETS_HELD, OFFSETS_SKIPPED, observe_stage
 from services.sanitizer.settings import SanitizerSettings
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,57 @@ def hold_streams_while_resuming(app: faust.App) -> None:
         app.flow_control.suspend()
 
     app.on_rebalance_complete.connect(hold)
+
+
+def guard_uncommitted_heads(consumer_class: Any) -> None:
+    """Never commit past an event that was not processed, even on a partition nothing was committed for.
+
+    Found by tests/reliability/test_sanitizer_churn.py: with two workers starting together, records
+    fetched by the first one just before the second joined were lost. Faust 0.15.3 drops the events
+    still queued in a stream when the partitions are revoked (they are unacked, so a later seek to the
+    committed offset reads them again), but:
+    - ``perform_seek`` seeks only partitions that have a committed offset; one without (nothing
+      committed yet, the first seconds of a topic) stays past the dropped events;
+    - ``_new_offset`` checks that the lowest acked offset follows the committed one only when the
+      committed offset is truthy (neither None nor 0), and then lets a one-offset hole through.
+    So the next commit went past the dropped events. Patched on the class (once): after Faust's seek,
+    a partition with no committed offset is sought to its earliest offset, which is then its committed
+    offset as far as the commit logic knows; and no commit is made while the lowest offset processed
+    (acked, or a gap Faust recorded for a compacted or transactional range) is above the committed one.
+    """
+    if getattr(consumer_class, "_tuneline_guarded", False):
+        return
+    original_seek = consumer_class.perform_seek
+    original_new_offset = consumer_class._new_offset
+
+    async def perform_seek(self: Any) -> None:
+        await original_seek(self)
+        uncommitted = [
+            tp
+            for tp in self.assignment()
+            if self._committed_offset[tp] is None and self.app.topics.acks_enabled_for(tp.topic)
+        ]
+        if not uncommitted:
+            return
+        earliest = dict(await self.earliest_offsets(*uncommitted))
+        await self.seek_wait(earliest)
+        for tp, offset in earliest.items():
+            self._committed_offset[tp] = offset
+            self._read_offset[tp] = offset or None  # as Faust's own seek records it
+        log.info("uncommitted partitions read from their start", extra={"partitions": len(earliest)})
+
+    def _new_offset(self: Any, tp: Any) -> int | None:
+        acked, committed = self._acked[tp], self._committed_offset[tp]
+        if acked and committed is not None:
+            lowest = min(min(acked), min((gap.begin for gap in self._gap[tp]), default=min(acked)))
+            if lowest > committed:
+                OFFSETS_HELD.labels(tp.topic).inc()
+                return None  # the head was never processed: wait for it to be read again
+        return cast("int | None", original_new_offset(self, tp))
+
+    consumer_class.perform_seek = perform_seek
+    consumer_class._new_offset = _new_offset
+    consumer_class._tuneline_guarded = True
 
 
 async def _process_unacked(
@@ -278,5 +331,6 @@ def create_app(
             yield result
 
     hold_streams_while_resuming(app)
+    guard_uncommitted_heads(FaustConsumer)
 
     return SanitizerApp(app, stream, prepare, finish, first_ids)
