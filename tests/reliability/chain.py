@@ -69,6 +69,7 @@ class Feeder:
         self.copies: list[int] = []  # row ids of the inserted copies
         self.errors: list[BaseException] = []
         self._lock = threading.Lock()
+        self._last_row_id = row_id(first - 2 + first % 2) if first else 0
         with sqlite3.connect(self.db) as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS tickets (id INTEGER PRIMARY KEY, subject TEXT, body TEXT)"
@@ -101,10 +102,11 @@ class Feeder:
                     if n % 2 == 1
                 )
                 with self._lock, sqlite3.connect(self.db) as conn:
-                    # Row id n + 1: the key and cursor only grow, as an autoincrement key would.
                     conn.executemany(
-                        "INSERT INTO tickets VALUES (?, ?, ?)", [(n + 1, s, b) for n, s, b in rows]
+                        "INSERT INTO tickets VALUES (?, ?, ?)", [(row_id(n), s, b) for n, s, b in rows]
                     )
+                    if rows:
+                        self._last_row_id = row_id(rows[-1][0])
                 if self.sample_every:
                     now = time.time()
                     self.fed_at.update((n, now) for n, _, _ in rows if n % self.sample_every == 0)
@@ -118,18 +120,28 @@ class Feeder:
             self.errors.append(exc)
 
     def duplicate(self, n: int) -> int:
-        """A new row whose content is record ``n``'s (an even, i.e. SQL, record); returns its row id."""
+        """A new row whose content is record ``n``'s (an even, i.e. SQL, record); returns its row id:
+        the next after the newest row, so the collector's cursor (the key) reads it next and still reads
+        every row fed after it (their ids are higher still)."""
         assert n % 2 == 0 and n < self.fed
         with self._lock, sqlite3.connect(self.db) as conn:
-            row_id = 10_000_000 + len(self.copies)  # above every fed row: the cursor reads it next
-            conn.execute("INSERT INTO tickets VALUES (?, ?, ?)", (row_id, *ticket_text(n)))
-        self.copies.append(row_id)
-        return row_id
+            copy_id = self._last_row_id + 1
+            assert copy_id % 4 != 0, "more than 3 copies between two fed rows"
+            conn.execute("INSERT INTO tickets VALUES (?, ?, ?)", (copy_id, *ticket_text(n)))
+            self._last_row_id = copy_id
+        self.copies.append(copy_id)
+        return copy_id
+
+
+def row_id(n: int) -> int:
+    """The key of fed record ``n`` (an even one) in the table: growing, as an autoincrement key would,
+    with three free ids after each for copies (``Feeder.duplicate``)."""
+    return 2 * n + 4
 
 
 def sql_record_id(n: int) -> str:
-    """The record id the collector gives fed record ``n`` (an even one: a row, key ``n + 1``)."""
-    return stable_record_id(SQL_SOURCE, orjson.dumps([n + 1]).decode())
+    """The record id the collector gives fed record ``n`` (an even one: a row)."""
+    return stable_record_id(SQL_SOURCE, orjson.dumps([row_id(n)]).decode())
 
 
 @dataclass
