@@ -3,6 +3,7 @@ reader that keeps every message of a topic."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer
 
@@ -94,3 +96,22 @@ class TopicReader:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def read_json_until_idle(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every JSON message on the topic (a new consumer group from the beginning), reading until 3 s
+    pass without one (10 s for the first): for events that may still be on their way."""
+    consumer = Consumer(consumer_config(plaintext_settings(bootstrap), f"t-{time.monotonic_ns()}"))
+    consumer.subscribe([topic])
+    found: list[dict[str, Any]] = []
+    idle_until = time.monotonic() + 10
+    try:
+        while time.monotonic() < idle_until:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() is not None:
+                continue
+            found.append(json.loads(msg.value() or b"null"))
+            idle_until = time.monotonic() + 3
+    finally:
+        consumer.close()
+    return found

@@ -26,6 +26,7 @@ from libs.registry import ModelRegistry
 from libs.schemas import DeadLetter, RunStatus, TrainingCompleted
 from libs.storage.tables import init_tables
 from services.trainer.adapters.dynamodb import DynamoRunStore
+from tests.integration.pipeline_helpers import read_json_until_idle
 from tests.integration.trainer_helpers import Trainer, announce, finish_run
 from tests.unit.evaluator import tiny_models as T
 
@@ -230,27 +231,9 @@ def test_an_announcement_lost_after_the_outcome_was_recorded_is_sent_by_the_outb
     finally:
         trainer.stop()
     announced = [
-        v for v in read_all(kafka_bootstrap, topic)
+        v for v in read_json_until_idle(kafka_bootstrap, topic)
         if v.get("type") == "training.completed" and v["run_id"] == "general-lost"
     ]  # fmt: skip
     assert len(announced) == 1 and announced[0]["model_uri"] == str(models["lost"])
     production = ModelRegistry(dynamodb_client, table_prefix).production(DATASET)
     assert production is not None and production.run_id == "general-lost"
-
-
-def read_all(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    """Every message on the topic so far (a new consumer group from the beginning, until idle)."""
-    consumer = Consumer(consumer_config(plaintext_settings(bootstrap), f"t-{time.monotonic_ns()}"))
-    consumer.subscribe([topic])
-    found: list[dict[str, Any]] = []
-    idle_until = time.monotonic() + 10
-    try:
-        while time.monotonic() < idle_until:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error() is not None:
-                continue
-            found.append(json.loads(msg.value() or b"null"))
-            idle_until = time.monotonic() + 3
-    finally:
-        consumer.close()
-    return found

@@ -13,7 +13,6 @@ It is stopped while the run trains, so the trainer's publish fails and the run's
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -22,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
 
-from libs.common.kafka import consumer_config, plaintext_settings
 from libs.devstack.kafka import KafkaProcess
 from libs.storage.tables import init_tables
 from services.trainer.adapters.dynamodb import DynamoRunStore
+from tests.integration.pipeline_helpers import read_json_until_idle
 from tests.integration.trainer_helpers import Trainer, seed_records
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(720)]
@@ -84,24 +82,6 @@ def job_pid(trainer: Trainer, run_id: str) -> int | None:
         if b"services.trainer.job" in cmdline and run_id.encode() in cmdline:
             return pid
     return None
-
-
-def training_events(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    """Every event on the topic (a new group from the beginning, until 3 s pass without one)."""
-    consumer = Consumer(consumer_config(plaintext_settings(bootstrap), f"t-{time.monotonic_ns()}"))
-    consumer.subscribe([topic])
-    found: list[dict[str, Any]] = []
-    idle_until = time.monotonic() + 10
-    try:
-        while time.monotonic() < idle_until:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error() is not None:
-                continue
-            found.append(json.loads(msg.value() or b"null"))
-            idle_until = time.monotonic() + 3
-    finally:
-        consumer.close()
-    return found
 
 
 def wait(condition: Any, timeout_s: float, what: str, *alive: Trainer) -> Any:
@@ -206,7 +186,9 @@ def test_a_replica_killed_holding_the_lease_leaves_one_run_announced_once(
     wait(lambda: (r := runs.get(second)) is not None and r.announced, 120, "the run is announced", survivor)
     announced_s = time.monotonic() - back_at
     time.sleep(3)  # three more sweeps: nothing is announced twice
-    events = [e for e in training_events(bootstrap, EVENTS_TOPIC) if e.get("type") == "training.completed"]
+    events = [
+        e for e in read_json_until_idle(bootstrap, EVENTS_TOPIC) if e.get("type") == "training.completed"
+    ]
     per_run = {run_id: [e for e in events if e["run_id"] == run_id] for run_id in (first, second)}
     models = sorted(p.name for p in (tmp_path / "models").iterdir()) if (tmp_path / "models").exists() else []
     lost = sum(not v for v in per_run.values())
