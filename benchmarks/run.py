@@ -45,6 +45,11 @@ BENCHMARKS = (
         "benchmarks.sanitizer_stream",
         ("-n", "1500", "--vanilla-n", "60", "--lone", "3"),
     ),
+    Benchmark(
+        "pipeline",
+        "benchmarks.pipeline",
+        ("--backlog", "6000", "--rate", "300", "--seconds", "20", "--no-names"),
+    ),
     Benchmark("trainer", "benchmarks.trainer", ("--steps", "15", "--records", "2000")),
     Benchmark("evaluator", "benchmarks.evaluator", ("--examples", "64", "--generate", "8", "--repeats", "1")),
     Benchmark("serving", "benchmarks.serving", ("--requests", "1", "--max-tokens", "32")),
