@@ -27,8 +27,6 @@ from services.sanitizer.core.policy import Operator as Op
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 200  # values per call of Presidio's engine (see PresidioReplacer.replace)
-
 
 @dataclass(frozen=True)
 class Keys:
@@ -94,6 +92,8 @@ class PresidioReplacer:
             entity: self._config(entity, operator) for entity, operator in policy.entities.items()
         }
         self._configs["DEFAULT"] = self._config("DEFAULT", policy.default_operator)
+        self._operator_cache: dict[str, tuple[Operator, dict[str, Any]]] = {}
+        self._value_operator_cache: dict[tuple[str, Op], tuple[Operator, dict[str, Any]]] = {}
 
     def _config(self, entity: str, operator: Op) -> OperatorConfig:
         if operator is Op.PSEUDONYM:
@@ -127,21 +127,38 @@ class PresidioReplacer:
         return operators
 
     def replace(self, text: str, spans: Sequence[Span]) -> str:
-        """Presidio's engine rebuilds the whole text once per value (quadratic in a text with thousands
-        of values): disjoint spans go to it in chunks of ``_CHUNK`` values, one text slice each."""
+        """Disjoint spans (what the detector resolves to) are replaced in one pass, each value by the
+        Presidio operator its entity is configured with, exactly as the engine would replace them.
+        The engine's own run costs about half a millisecond per text in conflict checks, sorting and
+        a text rebuilt once per value (quadratic in a text with thousands of values), a third of the
+        stream's anonymize step. Overlapping spans still go to the engine, which resolves them."""
         ordered = sorted(spans, key=lambda s: (s.start, s.end))
         disjoint = all(a.end <= b.start for a, b in zip(ordered, ordered[1:], strict=False))
-        if len(ordered) <= _CHUNK or not disjoint:
+        if not disjoint or any(s.start >= s.end for s in ordered):
             return self._replace(text, ordered)
         parts: list[str] = []
         cut = 0
-        for i in range(0, len(ordered), _CHUNK):
-            chunk = ordered[i : i + _CHUNK]
-            end = ordered[i + _CHUNK].start if i + _CHUNK < len(ordered) else len(text)
-            shifted = [Span(s.start - cut, s.end - cut, s.entity, s.score) for s in chunk]
-            parts.append(self._replace(text[cut:end], shifted))
-            cut = end
+        for span in ordered:
+            operator, params = self._operator_for(span.entity)
+            parts.append(text[cut : span.start])
+            parts.append(str(operator.operate(text=text[span.start : span.end], params=params)))
+            cut = span.end
+        parts.append(text[cut:])
         return "".join(parts)
+
+    def _operator_for(self, entity: str) -> tuple[Operator, dict[str, Any]]:
+        """The operator the engine would pick for ``entity``, with the params it would pass (validated
+        once: they are the same for every value of the entity)."""
+        found = self._operator_cache.get(entity)
+        if found is None:
+            config = self._operators([Span(0, 0, entity)]).get(entity) or self._configs["DEFAULT"]
+            operator = self._engine.operators_factory.create_operator_class(
+                config.operator_name, OperatorType.Anonymize
+            )
+            params = {**config.params, "entity_type": entity}
+            operator.validate(params=params)
+            found = self._operator_cache[entity] = (operator, params)
+        return found
 
     def _replace(self, text: str, spans: Sequence[Span]) -> str:
         results = [RecognizerResult(s.entity, s.start, s.end, s.score) for s in spans]
@@ -151,8 +168,23 @@ class PresidioReplacer:
         return str(result.text)
 
     def replace_value(self, value: str, entity: str, operator: Op | None) -> str:
-        config = self._config(entity, operator or self._policy.operator_for(entity))
+        chosen = operator or self._policy.operator_for(entity)
+        found = self._value_operator_cache.get((entity, chosen))
+        if found is None:
+            config = self._config(entity, chosen)
+            instance = self._engine.operators_factory.create_operator_class(
+                config.operator_name, OperatorType.Anonymize
+            )
+            params = {**config.params, "entity_type": entity}
+            instance.validate(params=params)
+            found = self._value_operator_cache[(entity, chosen)] = (instance, params)
+        if not value:  # the engine's way with an empty value: nothing to replace
+            return self._engine_value(value, entity, chosen)
+        return str(found[0].operate(text=value, params=found[1]))
+
+    def _engine_value(self, value: str, entity: str, operator: Op) -> str:
         results = [RecognizerResult(entity, 0, len(value), 1.0)]
+        config = self._config(entity, operator)
         result = self._engine.anonymize(value, results, {entity: config}, merge_entities_with_spaces=False)
         return str(result.text)
 

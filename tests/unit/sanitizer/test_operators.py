@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from presidio_anonymizer.entities import RecognizerResult
 
 from libs.pii.entities import Span
 from services.sanitizer.adapters.presidio import Keys, PresidioReplacer, reveal
@@ -75,7 +76,7 @@ def test_keys_repr_hides_the_key_material() -> None:
     assert repr(KEYS.pseudonym_key) not in shown and repr(KEYS.encryption_key) not in shown
 
 
-def test_many_values_are_replaced_in_chunks_like_in_one_call() -> None:
+def test_many_values_are_replaced_in_one_pass() -> None:
     replacer = PresidioReplacer(AnonymizePolicy(), KEYS)
     text = "".join(f"mail u{i}@x.io now; " for i in range(1000))
     spans = [Span(m.start(), m.end(), "EMAIL") for m in re.finditer(r"u\d+@x\.io", text)]
@@ -84,3 +85,39 @@ def test_many_values_are_replaced_in_chunks_like_in_one_call() -> None:
         value = text[span.start : span.end]
         expected = expected[: span.start] + ops.pseudonym("EMAIL", value, KEY) + expected[span.end :]
     assert replacer.replace(text, spans) == expected
+
+
+@pytest.mark.parametrize("default", [op for op in Operator if op is not Operator.ENCRYPT])
+def test_one_pass_replaces_as_presidios_engine_does(default: Operator) -> None:
+    """The splice is a shortcut past Presidio's engine: same operators, same output, any policy."""
+    policy = AnonymizePolicy(
+        default_operator=default,
+        entities={"PASSWORD": Operator.REDACT, "CREDIT_CARD": Operator.MASK, "IBAN": Operator.HASH},
+    )
+    replacer = PresidioReplacer(policy, KEYS)
+    text = "Ann Lee <ann@x.io> card 4111 1111 1111 1111, pw hunter2, iban DE89370400440532013000!"
+    spans = [
+        Span(0, 7, "PERSON"),
+        Span(9, 17, "EMAIL"),
+        Span(24, 43, "CREDIT_CARD"),
+        Span(48, 55, "PASSWORD"),
+        Span(62, 84, "IBAN"),
+    ]
+    results = [RecognizerResult(s.entity, s.start, s.end, s.score) for s in spans]
+    engine = replacer._engine.anonymize(
+        text, results, replacer._operators(spans), merge_entities_with_spaces=False
+    )
+    assert replacer.replace(text, spans) == engine.text
+    assert replacer.replace(text, list(reversed(spans))) == engine.text
+    for span in spans:
+        value = text[span.start : span.end]
+        assert replacer.replace_value(value, span.entity, None) == replacer._engine_value(
+            value, span.entity, policy.operator_for(span.entity)
+        )
+
+
+def test_overlapping_spans_are_left_to_presidios_engine() -> None:
+    replacer = PresidioReplacer(AnonymizePolicy(), KEYS)
+    text = "call Ann Lee now"
+    out = replacer.replace(text, [Span(5, 12, "PERSON"), Span(9, 12, "PERSON")])
+    assert re.fullmatch(r"call <PERSON_[0-9a-f]{8}> now", out)
