@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from pydantic import JsonValue
 
@@ -88,25 +88,27 @@ class Pipeline:
     ) -> None:
         self.steps = list(steps)
         self._observe = observe
+        # checked once: isinstance against a runtime Protocol inspects every member, on each call
+        self._batched = [isinstance(step, BatchStep) for step in self.steps]
 
     def run(self, batch: Iterable[Outcome]) -> list[Outcome]:
         """Process a batch; the result has one outcome per input, in input order."""
         outcomes = list(batch)
-        for step in self.steps:
+        for step, batched in zip(self.steps, self._batched, strict=True):
             live = [i for i, o in enumerate(outcomes) if isinstance(o, Work)]
             if not live:
                 break
             started = time.perf_counter()
-            if isinstance(step, BatchStep):
+            if batched:
                 works = [outcomes[i] for i in live]
-                results = step.process_batch([w for w in works if isinstance(w, Work)])
+                results = cast("BatchStep", step).process_batch([w for w in works if isinstance(w, Work)])
                 for i, result in zip(live, results, strict=True):
                     outcomes[i] = result
             else:
                 for i in live:
                     item = outcomes[i]
                     assert isinstance(item, Work)  # noqa: S101 - narrowed by `live`
-                    outcomes[i] = step.process(item)
+                    outcomes[i] = cast("Step", step).process(item)
             if self._observe is not None:
                 self._observe(step.name, time.perf_counter() - started, len(live))
         return outcomes
