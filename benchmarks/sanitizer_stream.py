@@ -44,6 +44,7 @@ from libs.devstack.settings import DevStackSettings
 from libs.schemas import RawRecord, SanitizedRecord
 from services.sanitizer.build import build_sanitizer, freeze_loaded_objects, load_ner
 from services.sanitizer.core.policy import load_policy
+from services.sanitizer.settings import SanitizerSettings
 
 ROOT = Path(__file__).parents[1]
 PARTITIONS = 6
@@ -215,8 +216,16 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=4000, help="backlog records (default 4000)")
     parser.add_argument("--vanilla-n", type=int, default=200, help="records for vanilla Presidio")
     parser.add_argument("--seed", type=int, default=17)
-    parser.add_argument("--batch", type=int, default=64, help="TUNELINE_SANITIZER_BATCH_SIZE")
-    parser.add_argument("--within", type=float, default=0.1, help="TUNELINE_SANITIZER_BATCH_WITHIN_S")
+    defaults = SanitizerSettings.model_fields  # the worker's own defaults
+    parser.add_argument(
+        "--batch", type=int, default=defaults["batch_size"].default, help="TUNELINE_SANITIZER_BATCH_SIZE"
+    )
+    parser.add_argument(
+        "--within",
+        type=float,
+        default=defaults["batch_within_s"].default,
+        help="TUNELINE_SANITIZER_BATCH_WITHIN_S",
+    )
     parser.add_argument("--lone", type=int, default=5, help="lone records for the latency at low load")
     parser.add_argument("--two-workers", action="store_true", help="also drain with two workers")
     parser.add_argument("--keep", type=Path, help="keep the broker's and workers' files and logs here")
