@@ -20,7 +20,8 @@ from services.sanitizer.adapters.faust_app import (
     create_app,
     producer_max_request_size,
 )
-from services.sanitizer.adapters.stream import Outgoing
+from services.sanitizer.adapters.stream import Incoming, Outgoing
+from services.sanitizer.core.pipeline import Outcome, Work
 from services.sanitizer.core.policy import SanitizerPolicy
 from services.sanitizer.settings import SanitizerSettings
 from tests.unit.sanitizer.conftest import KEYS, FakeNer
@@ -98,6 +99,38 @@ async def _run_prepare(
         oversize = await agent.put(b"x" * (2 * 1024 * 1024), key=b"k3")
         short = await agent.put(encode(make_record("hi")), key=b"k4")
         return [agent.results[e.message.offset] for e in (ok, not_json, invalid, oversize, short)]
+
+
+def test_prepare_runs_a_batch_at_once_and_isolates_a_record_that_breaks_a_step(
+    sanitizer_app: tuple[SanitizerApp, Collected],
+    make_record: Callable[..., RawRecord],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built, out = sanitizer_app
+    hasher = built.stream.prepare.steps[-1]
+    hash_one = hasher.process  # type: ignore[union-attr]
+    calls: list[str] = []
+
+    def breaks_on_poison(work: Work) -> Outcome:
+        calls.append(work.record.id)
+        if "Poison" in work.content:
+            raise RuntimeError("a step failed")
+        return hash_one(work)
+
+    monkeypatch.setattr(hasher, "process", breaks_on_poison)
+    texts = {
+        "a": "the first ticket is fine",
+        "p": "the Poison ticket breaks a step",
+        "b": "so is the last one",
+    }
+    records = [make_record(text, id=rid) for rid, text in texts.items()]
+    items = [Incoming(r.id.encode(), encode(r), "raw.support", 0, n) for n, r in enumerate(records)]
+    results = asyncio.run(built.stream.on_raw_batch(items))
+    assert results == ["forwarded", "dlq:internal_error", "forwarded"]
+    assert calls == ["a", "p", "a", "p", "b"]  # the batch at once, then record by record
+    assert [decode(RawRecord, v).id for _, v, _ in out.by_hash_msgs] == ["a", "b"]
+    assert [h["reason"] for _, _, h in out.dead] == [b"internal_error"]
+    assert out.batches == [3]  # one send for the whole batch
 
 
 def test_finish_agent_dedups_anonymizes_and_isolates_failures(
