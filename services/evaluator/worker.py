@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -19,7 +20,7 @@ from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
-from libs.common.deadletter import DeadLetterPublisher
+from libs.common.deadletter import DeadLetterPublisher, OnDelivery
 from libs.model_folder.files import EVALUATION_DIR, EVALUATION_JSON, MANIFEST_FILE, TRAINING_LOG_FILE
 from libs.model_folder.manifest import ModelManifest
 from libs.model_folder.store import UnsafeModelKey, local_model, model_store
@@ -381,25 +382,30 @@ class EvaluationWorker:
         )
 
     def _send(self, key: str, value: bytes) -> None:
-        errors: list[KafkaError] = []
-        self.producer.produce(
+        self._confirmed(
             self.events_topic,
-            key=key.encode(),
-            value=value,
-            on_delivery=lambda err, _m: errors.append(err) if err else None,
+            lambda on_delivery: self.producer.produce(
+                self.events_topic, key=key.encode(), value=value, on_delivery=on_delivery
+            ),
         )
-        if self.producer.flush(30) or errors:
-            raise NotDelivered(f"could not publish to {self.events_topic}: {errors[:1] or 'timed out'}")
 
     def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
         """Dead-letter ``msg`` and wait for the broker: its offset is committed next."""
         metrics.DEAD_LETTERS.inc()
-        errors: list[KafkaError] = []
-        self.dead_letters.publish_kafka_message(
-            msg, reason, detail, on_delivery=lambda err, _m: errors.append(err) if err else None
+        self._confirmed(
+            self.dlq_topic,
+            lambda on_delivery: self.dead_letters.publish_kafka_message(
+                msg, reason, detail, on_delivery=on_delivery
+            ),
         )
+
+    def _confirmed(self, topic: str, publish: Callable[[OnDelivery], object]) -> None:
+        """Runs ``publish`` with a delivery callback, then waits for the broker; raises ``NotDelivered``
+        when the message was refused or not confirmed within 30 s."""
+        errors: list[KafkaError] = []
+        publish(lambda err, _m: errors.append(err) if err else None)
         if self.producer.flush(30) or errors:
-            raise NotDelivered(f"could not publish to {self.dlq_topic}: {errors[:1] or 'timed out'}")
+            raise NotDelivered(f"could not publish to {topic}: {errors[:1] or 'timed out'}")
 
 
 def cleanup(work_dir: Path) -> None:
