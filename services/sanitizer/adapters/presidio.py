@@ -92,8 +92,7 @@ class PresidioReplacer:
             entity: self._config(entity, operator) for entity, operator in policy.entities.items()
         }
         self._configs["DEFAULT"] = self._config("DEFAULT", policy.default_operator)
-        self._operator_cache: dict[str, tuple[Operator, dict[str, Any]]] = {}
-        self._value_operator_cache: dict[tuple[str, Op], tuple[Operator, dict[str, Any]]] = {}
+        self._prepared_operators: dict[tuple[str, Op], tuple[Operator, dict[str, Any]]] = {}
 
     def _config(self, entity: str, operator: Op) -> OperatorConfig:
         if operator is Op.PSEUDONYM:
@@ -139,25 +138,27 @@ class PresidioReplacer:
         parts: list[str] = []
         cut = 0
         for span in ordered:
-            operator, params = self._operator_for(span.entity)
+            operator, params = self._prepared(span.entity, self._policy.operator_for(span.entity))
             parts.append(text[cut : span.start])
             parts.append(str(operator.operate(text=text[span.start : span.end], params=params)))
             cut = span.end
         parts.append(text[cut:])
         return "".join(parts)
 
-    def _operator_for(self, entity: str) -> tuple[Operator, dict[str, Any]]:
-        """The operator the engine would pick for ``entity``, with the params it would pass (validated
-        once: they are the same for every value of the entity)."""
-        found = self._operator_cache.get(entity)
+    def _prepared(self, entity: str, operator: Op) -> tuple[Operator, dict[str, Any]]:
+        """Presidio's operator for ``entity`` under ``operator``, with the params its engine would pass
+        (validated once: they are the same for every value of the entity). ``_config(entity, ...)`` is
+        what the engine resolves too: the entity's own config, or the default's, whose redaction names
+        the entity (``_operators``)."""
+        found = self._prepared_operators.get((entity, operator))
         if found is None:
-            config = self._operators([Span(0, 0, entity)]).get(entity) or self._configs["DEFAULT"]
-            operator = self._engine.operators_factory.create_operator_class(
+            config = self._config(entity, operator)
+            instance = self._engine.operators_factory.create_operator_class(
                 config.operator_name, OperatorType.Anonymize
             )
             params = {**config.params, "entity_type": entity}
-            operator.validate(params=params)
-            found = self._operator_cache[entity] = (operator, params)
+            instance.validate(params=params)
+            found = self._prepared_operators[(entity, operator)] = (instance, params)
         return found
 
     def _replace(self, text: str, spans: Sequence[Span]) -> str:
@@ -169,18 +170,10 @@ class PresidioReplacer:
 
     def replace_value(self, value: str, entity: str, operator: Op | None) -> str:
         chosen = operator or self._policy.operator_for(entity)
-        found = self._value_operator_cache.get((entity, chosen))
-        if found is None:
-            config = self._config(entity, chosen)
-            instance = self._engine.operators_factory.create_operator_class(
-                config.operator_name, OperatorType.Anonymize
-            )
-            params = {**config.params, "entity_type": entity}
-            instance.validate(params=params)
-            found = self._value_operator_cache[(entity, chosen)] = (instance, params)
         if not value:  # the engine's way with an empty value: nothing to replace
             return self._engine_value(value, entity, chosen)
-        return str(found[0].operate(text=value, params=found[1]))
+        instance, params = self._prepared(entity, chosen)
+        return str(instance.operate(text=value, params=params))
 
     def _engine_value(self, value: str, entity: str, operator: Op) -> str:
         results = [RecognizerResult(entity, 0, len(value), 1.0)]
